@@ -1,0 +1,1 @@
+"""Backends: one folder per target family (emulator/, lava/)."""

@@ -1,0 +1,185 @@
+"""Main-process side of the Lava backend: job files out, results in, one subprocess per call.
+
+``run_lava(jobs)`` runs several integer networks in one subprocess (Lava's import and process
+spawning cost about a second; see loihi2-lava.md section 7). A batch of samples becomes one
+network of ``batch`` independent copies (block-diagonal ``Sparse`` weights), which is exact
+because copies never exchange spikes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snn_deploy.backends.emulator.result import EmulationResult
+from snn_deploy.errors import BackendError, UnsupportedError
+from snn_deploy.quantize.network import QuantizedNetwork
+
+RUNNER = Path(__file__).with_name("runner.py")
+ENV_VAR = "SNN_DEPLOY_LAVA_PYTHON"
+
+
+@dataclass(frozen=True)
+class LavaJob:
+    """One network run: ``inputs`` name -> (batch, steps, size) spikes, ``num_steps`` steps."""
+
+    qnet: QuantizedNetwork
+    inputs: dict
+    num_steps: int
+    record: bool = True
+    blocks: tuple[int, ...] = ()
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[4]
+
+
+def lava_python() -> Path | None:
+    """The interpreter of the Lava environment, or None when there is none."""
+    env = os.environ.get(ENV_VAR)
+    candidates = [Path(env)] if env else [repo_root() / ".venv-lava" / "bin" / "python"]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def lava_unavailable_reason() -> str | None:
+    """None if the Lava backend can run, else why not (for skips and error messages)."""
+    py = lava_python()
+    if py is None:
+        return (
+            "the Lava environment .venv-lava does not exist (it needs Python 3.10); "
+            "run `make lava-env`, or set SNN_DEPLOY_LAVA_PYTHON to a Python with lava-nc 0.10.0"
+        )
+    stamp = py.parent.parent / ".installed"
+    if not os.environ.get(ENV_VAR) and not stamp.is_file():
+        return f"the Lava environment {py.parent.parent} is incomplete; run `make lava-env`"
+    return None
+
+
+def run_lava(jobs: list[LavaJob], timeout_s: float = 1800) -> tuple[list[EmulationResult], list]:
+    """Run every job in Lava; returns one result per job and the runner's timings."""
+    reason = lava_unavailable_reason()
+    if reason:
+        raise BackendError("cannot run the Lava backend: " + reason)
+    header, arrays, layouts = {"networks": []}, {}, []
+    for i, job in enumerate(jobs):
+        net, layout = _encode(job, f"net{i}_", arrays)
+        header["networks"].append(net)
+        layouts.append(layout)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with tempfile.TemporaryDirectory(prefix="snn-deploy-lava-") as tmp:
+        job_path, out_path = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
+        np.savez(job_path, **arrays)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        try:
+            proc = subprocess.run(
+                [str(lava_python()), str(RUNNER), str(job_path), str(out_path)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+                cwd=tmp,  # Lava writes logs and caches into the working directory
+            )
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"Lava did not finish within {timeout_s:.0f} s") from None
+        if proc.returncode != 0 or not out_path.is_file():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
+            raise BackendError(
+                f"the Lava runner failed (exit code {proc.returncode}):\n    " + "\n    ".join(tail)
+            )
+        with np.load(out_path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+    timings = json.loads(bytes(out.pop("header")).decode())["timings"]
+    results = [_decode(job, layout, f"net{i}_", out) for i, (job, layout) in
+               enumerate(zip(jobs, layouts, strict=True))]
+    return results, timings
+
+
+def _uniform(pop, name: str) -> int:
+    values = np.unique(getattr(pop.params, name))
+    if values.size != 1:
+        raise UnsupportedError(
+            f"population '{pop.name}': Lava's LIF takes one {name} per population, "
+            f"this one has {values.size} different values",
+            hint="split the population by parameter value before running it in Lava",
+        )
+    return int(values[0])
+
+
+def _encode(job: LavaJob, prefix: str, arrays: dict):
+    qnet = job.qnet
+    if qnet.arithmetic != "loihi":
+        raise UnsupportedError(f"the Lava backend runs Loihi arithmetic, not {qnet.arithmetic!r}")
+    batch = {np.asarray(x).shape[0] for x in job.inputs.values()}
+    if len(batch) != 1:
+        raise UnsupportedError("all inputs of a Lava job need the same batch size")
+    batch = batch.pop()
+    steps = int(job.num_steps)
+    net = {"num_steps": steps, "record": job.record, "inputs": [], "populations": [],
+           "projections": []}
+    if job.blocks:
+        net["blocks"] = list(job.blocks)
+    for inp in qnet.inputs:
+        x = np.asarray(job.inputs[inp.name]).astype(bool)  # (batch, T, n)
+        data = np.zeros((batch * inp.size, steps), dtype=np.int32)
+        t = min(steps, x.shape[1])
+        # sample-major layout: neuron i of sample b sits at b * size + i
+        data[:, :t] = x[:, :t].transpose(0, 2, 1).reshape(batch * inp.size, t)
+        arrays[prefix + "in_" + inp.name] = data
+        net["inputs"].append({"name": inp.name, "size": batch * inp.size})
+    for j, pop in enumerate(qnet.populations):
+        if not pop.spiking:
+            raise UnsupportedError(
+                f"population '{pop.name}' is a non-spiking readout; Lava's LIF always spikes"
+            )
+        net["populations"].append({
+            "name": pop.name,
+            "size": batch * pop.size,
+            "du": _uniform(pop, "du"),
+            "dv": _uniform(pop, "dv"),
+            "vth": _uniform(pop, "vth"),
+        })
+        arrays[f"{prefix}pop{j}_bias_mant"] = np.tile(pop.params.bias_mant, batch).astype(np.int16)
+        arrays[f"{prefix}pop{j}_bias_exp"] = np.tile(pop.params.bias_exp, batch).astype(np.int16)
+    for j, proj in enumerate(qnet.projections):
+        if batch > 1 and proj.delay_steps > 1:
+            raise UnsupportedError(
+                f"projection '{proj.name}' has a {proj.delay_steps}-step delay; the Lava backend "
+                "runs such networks one sample at a time",
+                hint="run the Lava backend with a batch of one sample",
+            )
+        arrays[f"{prefix}proj{j}_w"] = np.asarray(proj.weight).astype(np.int32)
+        net["projections"].append({
+            "name": proj.name,
+            "source": proj.source,
+            "target": proj.target,
+            "weight_exp": proj.params.weight_exp,
+            "num_weight_bits": proj.params.num_weight_bits,
+            "sign_mode": proj.params.sign_mode,
+            "delay": proj.delay_steps,
+            "batch": batch,
+        })
+    return net, {"batch": batch}
+
+
+def _decode(job: LavaJob, layout: dict, prefix: str, out: dict) -> EmulationResult:
+    batch, steps = layout["batch"], int(job.num_steps)
+    spikes, final = {}, {}
+    for pop in job.qnet.populations:
+        n = pop.size
+        if job.record:
+            s = out[prefix + "spikes_" + pop.name].astype(bool)  # (batch * n, steps)
+            spikes[pop.name] = s.reshape(batch, n, steps).transpose(0, 2, 1)
+        final[pop.name] = {
+            "u": out[prefix + "u_" + pop.name].reshape(batch, n),
+            "v": out[prefix + "v_" + pop.name].reshape(batch, n),
+        }
+    return EmulationResult(spikes=spikes, final_state=final, num_steps=steps)

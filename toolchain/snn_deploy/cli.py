@@ -1,0 +1,148 @@
+"""Command line: parses arguments, calls :mod:`snn_deploy.api`, prints results and errors.
+
+An :class:`SnnDeployError` is printed as one or a few lines (``error: ...`` and ``hint: ...``)
+and the process exits with the error's code; any other exception is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from snn_deploy.errors import SnnDeployError
+
+
+def _compile(args) -> int:
+    from snn_deploy import api
+
+    report = api.compile(args.model, args.target, args.out, profile=args.profile,
+                         chips=args.chips, dt=args.dt, reset=args.reset).to_dict()
+    m = report["mapping"]
+    folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
+    print(f"compiled {report['model']['name']} for {report['target']['title']}: "
+          f"{report['network']['neurons']:,} neurons, {report['network']['synapses']:,} synapses "
+          f"on {m['cores_used']} of {m['cores_available']} cores")
+    for p in report["quantization"]["populations"]:
+        w = ", ".join(
+            f"{x['projection']} exp {x['weight_exp']:+d}, rms err {100 * x['rms_error_relative']:.2f}%"
+            f", {x['saturated']} saturated, {x['zeroed']} zeroed" for x in p["weights"])
+        print(f"  {p['population']:12} vth {p['threshold_int']:>6} (scale limited by "
+              f"{p['limited_by']}); {w}")
+    for c in m["cores"][:8]:
+        print(f"  core {c['core']:3}: {c['neurons']:>5,} / {m['max_neurons_per_core']:,} neurons, "
+              f"{c['memory_bits'] // 8:>7,} / {m['memory_bits_per_core'] // 8:,} bytes  "
+              + ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"]))
+    if len(m["cores"]) > 8:
+        print(f"  ... {len(m['cores']) - 8} more cores (see report.md)")
+    for n in report["limits"]["not_checked"]:
+        print(f"  not checked: {n}")
+    print(f"artifacts: {folder}/ (report.md, report.json, network.npz, mapping.json, graph.nir)")
+    return 0
+
+
+def _emulate(args) -> int:
+    from snn_deploy import api
+
+    summary = api.emulate(args.folder, data=args.data, backend=args.backend, samples=args.samples)
+    print(summary.format())
+    if args.json:
+        from pathlib import Path
+
+        tmp = Path(args.json + ".part")
+        tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        tmp.replace(args.json)
+    return 0
+
+
+def _train(args) -> int:
+    from snn_deploy import api
+
+    if args.dataset != "digits":
+        raise SnnDeployError(f"unknown data set {args.dataset!r}; available: digits")
+    kwargs = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    summary = api.train_digits(args.out, **kwargs)
+    print(f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
+          f"in {summary['seconds']:.1f} s; wrote {summary['path']}")
+    return 0
+
+
+def _report(args) -> int:
+    from snn_deploy import api
+
+    print(f"wrote {api.rerender_report(args.folder)}")
+    return 0
+
+
+def _targets(args) -> int:
+    from snn_deploy.profiles import available_targets, load_profile
+
+    for name in available_targets():
+        p = load_profile(name)
+        print(f"{name:12} {p.chip.title}: {p.chip.cores_per_chip} cores/chip, "
+              f"{p.core.max_neurons:,} neurons/core, {p.core.memory_bytes:,} bytes/core")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="snn-deploy",
+        description="Compile spiking neural networks for neuromorphic chips and run them "
+        "bit-accurately.",
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="model (.pt or .nir) -> artifact folder for a target")
+    c.add_argument("model")
+    c.add_argument("--target", default="loihi2", help="chip profile name (see `targets`)")
+    c.add_argument("--profile", help="a chip profile .toml of your own (overrides --target)")
+    c.add_argument("--chips", type=int, help="number of chips in the system")
+    c.add_argument("--dt", type=float, help="time step in seconds, if the model does not say")
+    c.add_argument("--reset", choices=("zero", "subtract"),
+                   help="reset mode, if the model does not say")
+    c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
+    c.set_defaults(func=_compile)
+
+    e = sub.add_parser("emulate", help="run a compiled model bit-accurately on data")
+    e.add_argument("folder")
+    e.add_argument("--data", default="digits", help="'digits' or an .npz file with x (and y)")
+    e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
+    e.add_argument("--samples", type=int, help="use only the first N samples")
+    e.add_argument("--json", help="also write the summary to this JSON file")
+    e.set_defaults(func=_emulate)
+
+    t = sub.add_parser("train", help="train an example network (writes a .pt checkpoint)")
+    t.add_argument("dataset", choices=("digits",))
+    t.add_argument("-o", "--out", default="model.pt")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("report", help="re-render report.md of an artifact folder")
+    r.add_argument("folder")
+    r.set_defaults(func=_report)
+
+    g = sub.add_parser("targets", help="list the chip profiles")
+    g.set_defaults(func=_targets)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(message)s")
+    try:
+        return args.func(args)
+    except SnnDeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The compile flow: the ordered stages, each taking the previous product and returning a new one.
+
+::
+
+    import_model  path                          -> ImportedModel (float nir.NIRGraph + extras)
+    normalize     ImportedModel                 -> DiscreteNetwork (contract applied)
+    quantize      DiscreteNetwork + profile     -> QuantizedNetwork + QuantizationReport
+    check         QuantizedNetwork + profile    -> violations (raised together) + core plan
+    map           core plan                     -> MappedNetwork
+    emit          all products                  -> staging folder (graph.nir, network.npz, ...)
+    report        all products                  -> report.json, report.md, manifest.json; commit
+
+Between stages, ``emit`` verifies that the files it wrote read back to the same products and
+raises :class:`VerificationError` otherwise. Nothing is written to the output folder unless every
+stage succeeds (``artifacts.StagingDir``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nir
+import numpy as np
+
+import snn_deploy
+from snn_deploy.artifacts import StagingDir, sha256, write_json
+from snn_deploy.checks import check_formats
+from snn_deploy.errors import ResourceError, UnsupportedError, VerificationError
+from snn_deploy.frontend import ImportedModel, import_model
+from snn_deploy.ir.contract import METADATA_KEY
+from snn_deploy.ir.normalize import normalize
+from snn_deploy.mapping import plan_cores
+from snn_deploy.profiles import HardwareProfile, load_profile
+from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
+from snn_deploy.quantize.network import QuantizedNetwork
+from snn_deploy.reports import CompileReport, render_markdown
+
+DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit", "report")
+
+QUANTIZERS = {"loihi": quantize_loihi}
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    model: str
+    target: str = "loihi2"
+    out: str | None = None
+    profile: str | None = None  # a .toml path; overrides target
+    chips: int | None = None
+    overrides: dict = field(default_factory=dict)  # contract fields stated by the user
+    headroom: float = DEFAULT_HEADROOM
+
+
+class StageTimer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        assert name in DEFAULT_STAGES, name  # a programming error, not user input
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - t0
+
+
+def resolve_profile(target: str, profile: str | None, chips: int | None) -> HardwareProfile:
+    prof = load_profile(profile if profile else target)
+    return prof.with_chips(chips) if chips else prof
+
+
+def compile_model(opts: CompileOptions) -> CompileReport:
+    timer = StageTimer()
+    profile = resolve_profile(opts.target, opts.profile, opts.chips)
+    with timer.stage("import_model"):
+        imported = import_model(opts.model)
+    with timer.stage("normalize"):
+        net = normalize(imported.graph, opts.overrides)
+    with timer.stage("quantize"):
+        quantizer = QUANTIZERS.get(profile.chip.arithmetic)
+        if quantizer is None:
+            raise UnsupportedError(f"no quantizer for arithmetic {profile.chip.arithmetic!r}")
+        qnet, qreport, violations = quantizer(net, profile, imported.calibration, opts.headroom)
+    with timer.stage("check"):
+        violations = list(violations) + check_formats(qnet, profile)
+        plan, resource_violations = plan_cores(qnet, profile)
+        violations += resource_violations
+        if violations:
+            raise ResourceError(
+                violations,
+                summary=f"{Path(opts.model).name} cannot be deployed on {profile.chip.title}: "
+                f"{len(violations)} problem(s)",
+            )
+    with timer.stage("map"):
+        mapped = plan
+    out = Path(opts.out) if opts.out else Path("build") / Path(opts.model).stem
+    staging = StagingDir(out)
+    try:
+        with timer.stage("emit"):
+            graph = _graph_with_contract(imported.graph, net.contract.to_metadata())
+            nir.write(staging.path / "graph.nir", graph)
+            qnet.save(staging.path / "network.npz")
+            write_json(staging.path / "mapping.json", mapped.to_dict())
+            _verify_round_trip(staging.path, qnet, net, opts.overrides)
+        with timer.stage("report"):
+            report = _build_report(opts, profile, imported, net, qnet, qreport, mapped, timer)
+            write_json(staging.path / "report.json", report.to_dict())
+            (staging.path / "report.md").write_text(render_markdown(report.to_dict()))
+            manifest = _manifest(opts, profile, imported, qnet, staging.path)
+            write_json(staging.path / "manifest.json", manifest)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    return report
+
+
+def _graph_with_contract(graph: nir.NIRGraph, contract_meta: dict) -> nir.NIRGraph:
+    meta = dict(graph.metadata or {})
+    meta[METADATA_KEY] = contract_meta
+    return nir.NIRGraph(nodes=dict(graph.nodes), edges=list(graph.edges), metadata=meta,
+                        type_check=False)
+
+
+def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> None:
+    back = QuantizedNetwork.load(folder / "network.npz")
+    problems = []
+    for a, b in zip(qnet.populations, back.populations, strict=True):
+        for f in dataclasses.fields(a.params):
+            if not np.array_equal(getattr(a.params, f.name), getattr(b.params, f.name)):
+                problems.append(f"{a.name}.{f.name}")
+    for a, b in zip(qnet.projections, back.projections, strict=True):
+        if not np.array_equal(a.weight, b.weight) or a.params != b.params:
+            problems.append(a.name)
+    graph = nir.read(folder / "graph.nir")
+    renet = normalize(graph, overrides)
+    for a, b in zip(net.projections, renet.projections, strict=True):
+        if not np.array_equal(a.weight, b.weight):
+            problems.append(f"graph.nir:{a.name}")
+    if problems:
+        raise VerificationError(
+            "artifacts do not read back to what was compiled: " + ", ".join(problems[:10]),
+            hint="this is a bug in snn-deploy; please report it with the model",
+        )
+
+
+def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, mapped, timer):
+    checked = [
+        f"{profile.key('core', 'max_neurons')} = {profile.core.max_neurons:,} neurons per core",
+        f"{profile.key('core', 'memory_bytes')} = {profile.core.memory_bytes:,} bytes per core "
+        f"(neuron {profile.core.neuron_bits} bits + synapse bits each)",
+        f"{profile.key('chip', 'cores_per_chip')} x max_chips = {profile.total_cores} cores",
+        f"number formats of {profile.key('numerics', '*')} (decays, threshold, bias, weights, "
+        "exponents, delays)",
+        f"neuron model, reset mode and voltage drive ({profile.key('neurons', '*')})",
+    ]
+    shifts = [
+        f"'{p.name}' spikes {p.shift_steps} step(s) after its float-model step (one step per "
+        "Dense synapse on its path)"
+        for p in qnet.populations if p.shift_steps
+    ]
+    data = {
+        "format": "snn-deploy/compile-report",
+        "version": 1,
+        "snn_deploy_version": snn_deploy.__version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "model": {"name": Path(opts.model).name, "source": str(opts.model),
+                  "kind": imported.kind, "training": imported.training},
+        "target": {"name": profile.name, "title": profile.chip.title, "profile": profile.path,
+                   "chips": profile.chip.max_chips, "cores_per_chip": profile.chip.cores_per_chip},
+        "contract": {**net.contract.to_metadata(), "description": net.contract.describe()},
+        "network": {
+            "inputs": [{"name": i.name, "size": i.size} for i in net.inputs],
+            "populations": [{"name": p.name, "size": p.size, "model": p.model} for p in
+                            qnet.populations],
+            "projections": [{"name": p.name, "source": p.source, "target": p.target,
+                             "delay_steps": p.delay_steps} for p in qnet.projections],
+            "neurons": net.num_neurons,
+            "synapses": net.num_synapses,
+            "outputs": list(net.outputs),
+        },
+        "timing": shifts,
+        "quantization": qreport.to_dict(),
+        "mapping": mapped.to_dict(),
+        "limits": {"checked": checked, "not_checked": list(mapped.not_checked)},
+        "violations": [],
+        "notes": list(dict.fromkeys((*imported.notes, *qreport.notes))),
+        "stage_seconds": dict(timer.seconds),
+        "artifacts": ["graph.nir", "network.npz", "mapping.json", "report.json", "report.md",
+                      "manifest.json"],
+    }
+    return CompileReport(data)
+
+
+def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, folder: Path):
+    files = {f.name: sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
+    return {
+        "format": "snn-deploy/artifact",
+        "version": 1,
+        "snn_deploy_version": snn_deploy.__version__,
+        "target": profile.name,
+        "profile": {"path": profile.path, "sha256": sha256(profile.path),
+                    "chips": profile.chip.max_chips},
+        "model": {"path": str(opts.model), "sha256": sha256(opts.model), "kind": imported.kind},
+        "contract_overrides": dict(opts.overrides),
+        "data": imported.data,
+        "outputs": list(qnet.outputs),
+        "shift_steps": {p.name: p.shift_steps for p in qnet.populations},
+        "files": files,
+    }

@@ -1,0 +1,60 @@
+"""snn-deploy checkpoints (``.pt``): safe loading and conversion to NIR.
+
+Loaded with ``torch.load(path, weights_only=True)``: a pickle that would run code, or any object
+other than plain containers and tensors, is refused before anything executes. The checkpoint
+format is defined by :mod:`snn_deploy.train.models` (``to_checkpoint``/``from_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+from snn_deploy.errors import InputFileError, ModelError
+from snn_deploy.frontend.load import ImportedModel
+
+FORMAT = "snn-deploy/checkpoint"
+
+
+def load_checkpoint_dict(path: Path) -> dict:
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
+            ValueError, AttributeError, ModuleNotFoundError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(
+            f"{path.name}: not a PyTorch checkpoint that can be loaded safely "
+            f"(weights_only=True refused it: {reason[:160]})",
+            hint="save models with `snn-deploy train` or torch.save(model.to_checkpoint(), path); "
+            "snn-deploy never unpickles code",
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        what = "a dict without the snn-deploy 'format' key" if isinstance(obj, dict) else type(
+            obj).__name__
+        raise ModelError(
+            f"{path.name}: is a PyTorch file but not an snn-deploy checkpoint ({what})",
+            hint="export the model with SpikingMLP.to_checkpoint(), or convert it to NIR first",
+        )
+    return obj
+
+
+def read_checkpoint(path: Path) -> ImportedModel:
+    from snn_deploy.train.models import SpikingMLP
+
+    ckpt = load_checkpoint_dict(path)
+    model = SpikingMLP.from_checkpoint(ckpt, source=path.name)
+    from snn_deploy.ir.contract import DiscretizationContract
+
+    contract = DiscretizationContract.from_metadata(dict(ckpt["contract"]))
+    graph = model.to_nir(contract)
+    return ImportedModel(
+        graph=graph,
+        source=str(path),
+        kind="snn-deploy checkpoint",
+        data=dict(ckpt.get("data") or {}) or None,
+        calibration={k: dict(v) for k, v in (ckpt.get("calibration") or {}).items()} or None,
+        training=dict(ckpt.get("training") or {}) or None,
+    )

@@ -1,0 +1,32 @@
+"""NIR files (``.nir``, HDF5): reading with one clear error per failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nir
+
+from snn_deploy.errors import InputFileError, ModelError
+from snn_deploy.frontend.load import ImportedModel
+
+
+def read_nir(path: Path) -> ImportedModel:
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        raise InputFileError(
+            f"{path.name}: not a readable NIR file (HDF5 error: {str(exc).splitlines()[0][:120]})",
+            hint="the file is truncated or not HDF5; export it again with nir.write",
+        ) from None
+    try:
+        graph = nir.read(path)
+    except (KeyError, ValueError, TypeError, AssertionError, NotImplementedError) as exc:
+        raise ModelError(
+            f"{path.name}: NIR graph could not be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160] if str(exc) else 'no detail'})",
+            hint="check that the file was written by nir 1.0.x and that node shapes agree",
+        ) from None
+    return ImportedModel(graph=graph, source=str(path), kind="NIR file")

@@ -1,0 +1,1 @@
+"""The normalized, discrete-time float network and its discretization contract."""

@@ -1,0 +1,186 @@
+"""Place populations on neuro-cores: split what is too large for one core, pack what is small.
+
+Memory model (profile ``[core]``; an estimate where the vendor publishes none, labelled so in the
+profile): a neuron costs ``neuron_bits`` plus, for every incoming synapse (dense storage, zeros
+included), its weight bits (``num_weight_bits``, plus a sign bit in MIXED mode), its delay bits if
+the synapse needs a delay beyond the chip's fixed one, and ``synapse_overhead_bits``. A core holds
+at most ``max_neurons`` neurons and ``memory_bytes`` of them.
+
+Placement: populations in network order; each is cut into the fewest equal slices that fit one
+core each, and slices are packed first-fit into consecutive cores, so neighbouring layers share
+cores and inter-core traffic stays local. ``plan_cores`` is an analysis: it returns the plan and
+the violations, and raises nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from snn_deploy.errors import Violation
+from snn_deploy.profiles import HardwareProfile
+from snn_deploy.quantize.network import QuantizedNetwork
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Neurons ``start:stop`` of ``population``, with their memory in bits."""
+
+    population: str
+    start: int
+    stop: int
+    memory_bits: int
+
+    @property
+    def neurons(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class CoreAssignment:
+    core: int
+    chip: int
+    slices: tuple[Slice, ...]
+
+    @property
+    def neurons(self) -> int:
+        return sum(s.neurons for s in self.slices)
+
+    @property
+    def memory_bits(self) -> int:
+        return sum(s.memory_bits for s in self.slices)
+
+
+@dataclass(frozen=True)
+class PopulationFootprint:
+    population: str
+    neurons: int
+    fan_in: int  # synapses per neuron
+    bits_per_neuron: int  # neuron state + incoming synapses
+    neurons_per_core: int  # what one core can hold (0: not even one neuron fits)
+    cores: int
+
+
+@dataclass(frozen=True)
+class MappedNetwork:
+    target: str
+    cores: tuple[CoreAssignment, ...]
+    footprints: tuple[PopulationFootprint, ...]
+    cores_available: int
+    max_neurons_per_core: int
+    memory_bits_per_core: int
+    not_checked: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "cores_used": len(self.cores),
+            "cores_available": self.cores_available,
+            "max_neurons_per_core": self.max_neurons_per_core,
+            "memory_bits_per_core": self.memory_bits_per_core,
+            "populations": [vars(f) for f in self.footprints],
+            "cores": [
+                {"core": c.core, "chip": c.chip, "neurons": c.neurons, "memory_bits": c.memory_bits,
+                 "slices": [vars(s) for s in c.slices]}
+                for c in self.cores
+            ],
+            "not_checked": list(self.not_checked),
+        }
+
+
+def synapse_bits(qnet: QuantizedNetwork, profile: HardwareProfile, proj) -> int:
+    num = profile.numerics
+    bits = proj.params.num_weight_bits + (1 if proj.params.sign_mode == "mixed" else 0)
+    if proj.delay_steps > num.synapse_delay_steps:
+        bits += num.delay_bits
+    return bits + profile.core.synapse_overhead_bits
+
+
+def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
+    """Returns ``(MappedNetwork, violations)``."""
+    core = profile.core
+    memory_bits = core.memory_bytes * 8
+    violations: list[Violation] = []
+    footprints, slices = [], []
+    for pop in qnet.populations:
+        incoming = qnet.incoming(pop.name)
+        fan_in = sum(qnet.size_of(p.source) for p in incoming)
+        per_neuron = core.neuron_bits + sum(
+            qnet.size_of(p.source) * synapse_bits(qnet, profile, p) for p in incoming
+        )
+        per_core = min(core.max_neurons, memory_bits // per_neuron)
+        n_cores = math.ceil(pop.size / per_core) if per_core else 0
+        footprints.append(PopulationFootprint(pop.name, pop.size, fan_in, per_neuron, per_core,
+                                              n_cores))
+        if per_core == 0:
+            violations.append(Violation(
+                layer=pop.name,
+                what=f"memory of one neuron (fan-in {fan_in:,} synapses) in bits",
+                value=per_neuron, limit=memory_bits, key=profile.key("core", "memory_bytes"),
+                fix=f"reduce the fan-in of '{pop.name}' (fewer or sparser inputs) or quantize "
+                "its weights to fewer bits",
+            ))
+            continue
+        if n_cores > profile.total_cores:
+            violations.append(Violation(
+                layer=pop.name,
+                what=f"cores needed for {pop.size:,} neurons (at most {per_core:,} per core)",
+                value=n_cores, limit=profile.total_cores,
+                key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
+                fix=f"make '{pop.name}' smaller, or give the system more chips "
+                f"(--chips {math.ceil(n_cores / profile.chip.cores_per_chip)})",
+            ))
+        base, extra = divmod(pop.size, n_cores)
+        start = 0
+        for i in range(n_cores):
+            stop = start + base + (1 if i < extra else 0)
+            slices.append(Slice(pop.name, start, stop, (stop - start) * per_neuron))
+            start = stop
+    cores: list[list[Slice]] = []
+    for s in slices:
+        last = cores[-1] if cores else None
+        if last is not None and (
+            sum(x.neurons for x in last) + s.neurons <= core.max_neurons
+            and sum(x.memory_bits for x in last) + s.memory_bits <= memory_bits
+        ):
+            last.append(s)
+        else:
+            cores.append([s])
+    assignments = tuple(
+        CoreAssignment(core=i, chip=i // profile.chip.cores_per_chip, slices=tuple(c))
+        for i, c in enumerate(cores)
+    )
+    if len(assignments) > profile.total_cores and not any(
+        v.what.startswith("cores needed") for v in violations
+    ):
+        violations.append(Violation(
+            layer="", what="cores needed", value=len(assignments), limit=profile.total_cores,
+            key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
+            fix="make the network smaller, or give the system more chips "
+            f"(--chips {math.ceil(len(assignments) / profile.chip.cores_per_chip)})",
+        ))
+    not_checked = tuple(
+        f"{profile.key('core', k)}: not published for {profile.chip.title}"
+        for k in ("max_fan_in", "max_fan_out", "max_input_axons", "max_output_axons")
+        if getattr(core, k) is None
+    )
+    for k, label in (("max_fan_in", "fan-in"),):
+        limit = getattr(core, k)
+        if limit is not None:
+            for f in footprints:
+                if f.fan_in > limit:
+                    violations.append(Violation(
+                        layer=f.population, what=label, value=f.fan_in, limit=limit,
+                        key=profile.key("core", k),
+                        fix=f"reduce the number of inputs of '{f.population}'",
+                    ))
+    mapped = MappedNetwork(
+        target=profile.name,
+        cores=assignments,
+        footprints=tuple(footprints),
+        cores_available=profile.total_cores,
+        max_neurons_per_core=core.max_neurons,
+        memory_bits_per_core=memory_bits,
+        not_checked=not_checked,
+    )
+    return mapped, violations

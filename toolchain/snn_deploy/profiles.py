@@ -1,0 +1,240 @@
+"""Hardware profiles: chip limits and number formats, loaded from ``hardware_profiles/*.toml``.
+
+A profile is data (``../shared/STYLE.md`` section 3): TOML with snake_case keys, units in the
+names, and a comment giving the source of every number. The loader turns it into frozen
+dataclasses and rejects unknown and missing keys with a message naming the file, the key and the
+accepted keys. The ``[numerics]`` table depends on ``chip.arithmetic``: each arithmetic family
+registers the dataclass that describes its formats (``ARITHMETICS``). The schema is documented in
+``docs/profile-schema.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from snn_deploy.errors import ProfileError
+from snn_deploy.numerics.loihi import LoihiNumerics
+
+SCHEMA_VERSION = 1
+UNKNOWN = "unknown"
+
+# arithmetic family -> dataclass of its [numerics] table
+ARITHMETICS: dict[str, type] = {"loihi": LoihiNumerics}
+
+
+@dataclass(frozen=True)
+class ChipSection:
+    name: str
+    title: str
+    arithmetic: str
+    cores_per_chip: int
+    max_chips: int
+
+
+@dataclass(frozen=True)
+class CoreSection:
+    """Per-core limits. ``None`` means the profile says ``"unknown"``: not published."""
+
+    max_neurons: int
+    memory_bytes: int
+    neuron_bits: int
+    synapse_overhead_bits: int
+    max_fan_in: int | None
+    max_fan_out: int | None
+    max_input_axons: int | None
+    max_output_axons: int | None
+
+
+@dataclass(frozen=True)
+class NeuronSection:
+    models: tuple[str, ...]
+    reset_modes: tuple[str, ...]
+    current_drives: tuple[str, ...]
+    threshold_comparison: str
+    per_neuron_decays: bool
+    per_neuron_threshold: bool
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """One chip: its limits (``chip``, ``core``, ``neurons``) and number formats (``numerics``).
+
+    ``sources`` maps ``"section.key"`` to the comment that cites where the number comes from.
+    """
+
+    name: str
+    path: str
+    chip: ChipSection
+    core: CoreSection
+    neurons: NeuronSection
+    numerics: typing.Any
+    sources: typing.Mapping[str, str] = field(default_factory=dict)
+
+    def key(self, section: str, key: str) -> str:
+        """How messages cite a limit: ``loihi2.toml [core].max_neurons``."""
+        return f"{Path(self.path).name} [{section}].{key}"
+
+    def source(self, section: str, key: str) -> str:
+        return self.sources.get(f"{section}.{key}", "")
+
+    def with_chips(self, n: int) -> HardwareProfile:
+        """The same chip in a system of ``n`` chips."""
+        if n < 1:
+            raise ProfileError(f"--chips must be at least 1, got {n}")
+        return dataclasses.replace(self, chip=dataclasses.replace(self.chip, max_chips=n))
+
+    @property
+    def total_cores(self) -> int:
+        return self.chip.cores_per_chip * self.chip.max_chips
+
+
+def profiles_dir() -> Path:
+    """Where the shipped profiles are: ``$SNN_DEPLOY_PROFILES``, the source tree, or the wheel."""
+    env = os.environ.get("SNN_DEPLOY_PROFILES")
+    if env:
+        return Path(env)
+    source_tree = Path(__file__).resolve().parents[2] / "hardware_profiles"
+    if source_tree.is_dir():
+        return source_tree
+    from importlib import resources
+
+    return Path(str(resources.files("snn_deploy.hardware_profiles")))
+
+
+def available_targets() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.toml"))
+
+
+def load_profile(target: str | os.PathLike) -> HardwareProfile:
+    """Load a profile by target name (``"loihi2"``) or by path to a ``.toml`` file."""
+    text_target = str(target)
+    if text_target.endswith(".toml") or os.sep in text_target:
+        path = Path(text_target)
+        if not path.is_file():
+            raise ProfileError(
+                f"hardware profile {path} does not exist",
+                hint="give the path of a .toml profile (see docs/profile-schema.md)",
+            )
+    else:
+        path = profiles_dir() / f"{text_target}.toml"
+        if not path.is_file():
+            known = ", ".join(available_targets()) or "none"
+            raise ProfileError(
+                f"unknown target '{text_target}'; known targets: {known}",
+                hint="pass --target with one of the known targets, or --profile my_chip.toml",
+            )
+    return _parse(path)
+
+
+def _parse(path: Path) -> HardwareProfile:
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"hardware profile {path}: not valid TOML ({exc})") from None
+    file = path.name
+    top_keys = {"schema_version", "chip", "core", "neurons", "numerics"}
+    _check_keys(file, "", data, top_keys)
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ProfileError(
+            f"hardware profile {file}: schema_version {data['schema_version']!r} is not supported; "
+            f"this snn-deploy reads schema_version {SCHEMA_VERSION}"
+        )
+    chip = _build(file, "chip", data["chip"], ChipSection)
+    numerics_cls = ARITHMETICS.get(chip.arithmetic)
+    if numerics_cls is None:
+        raise ProfileError(
+            f"hardware profile {file}: [chip].arithmetic {chip.arithmetic!r} is not implemented; "
+            f"accepted: {', '.join(sorted(ARITHMETICS))}",
+            hint="a chip with new arithmetic needs a backend module (docs/profile-schema.md)",
+        )
+    return HardwareProfile(
+        name=chip.name,
+        path=str(path),
+        chip=chip,
+        core=_build(file, "core", data["core"], CoreSection),
+        neurons=_build(file, "neurons", data["neurons"], NeuronSection),
+        numerics=_build(file, "numerics", data["numerics"], numerics_cls),
+        sources=MappingProxyType(_scrape_sources(raw.decode("utf-8"))),
+    )
+
+
+def _check_keys(file: str, section: str, table: object, accepted: set[str]) -> None:
+    where = f"[{section}]" if section else "top level"
+    if not isinstance(table, dict):
+        raise ProfileError(f"hardware profile {file}: {where} must be a table")
+    unknown = sorted(set(table) - accepted)
+    missing = sorted(accepted - set(table))
+    if unknown:
+        raise ProfileError(
+            f"hardware profile {file}: unknown key {where}.{unknown[0]}; "
+            f"accepted keys in {where}: {', '.join(sorted(accepted))}"
+        )
+    if missing:
+        raise ProfileError(
+            f"hardware profile {file}: missing key {where}.{missing[0]}; "
+            f"accepted keys in {where}: {', '.join(sorted(accepted))}"
+        )
+
+
+def _build(file: str, section: str, table: object, cls: type):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    _check_keys(file, section, table, set(names))
+    values = {}
+    for name in names:
+        values[name] = _coerce(file, section, name, table[name], hints[name])
+    return cls(**values)
+
+
+def _coerce(file: str, section: str, name: str, value, hint):
+    where = f"hardware profile {file}: [{section}].{name}"
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if optional and value == UNKNOWN:
+        return None
+    origin = typing.get_origin(base)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProfileError(f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ProfileError(f"{where} must be true or false, got {value!r}")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            extra = ' or "unknown"' if optional else ""
+            raise ProfileError(f"{where} must be an integer{extra}, got {value!r}")
+        return value
+    if base is str:
+        if not isinstance(value, str):
+            raise ProfileError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"no coercion for {hint}")  # a schema bug, not a user error
+
+
+_SECTION = re.compile(r"^\s*\[([A-Za-z0-9_.]+)\]")
+_KEY_COMMENT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=\s*[^#]*#\s*(.+?)\s*$")
+
+
+def _scrape_sources(text: str) -> dict[str, str]:
+    """``section.key`` -> the trailing comment on its line (the cited source)."""
+    sources, section = {}, ""
+    for line in text.splitlines():
+        m = _SECTION.match(line)
+        if m:
+            section = m.group(1)
+            continue
+        m = _KEY_COMMENT.match(line)
+        if m:
+            sources[f"{section}.{m.group(1)}" if section else m.group(1)] = m.group(2)
+    return sources

@@ -1,0 +1,1 @@
+"""Quantization: float :class:`DiscreteNetwork` + profile -> :class:`QuantizedNetwork`."""

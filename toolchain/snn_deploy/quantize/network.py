@@ -1,0 +1,192 @@
+"""The integer network: the product of ``quantize``, the input of checks, mapping and backends.
+
+Values are exactly what the chip is given (Lava's ``LIF``/``Dense`` arguments for the Loihi
+family): integer arrays, read-only. ``scale`` records how a population's integer state relates
+to the float model (``V_int ~= scale * V_float``), for reports and dequantization only.
+
+Serialization: one ``.npz`` holding the arrays plus a JSON header (``save``/``load``); no pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from snn_deploy.errors import InputFileError
+from snn_deploy.ir.contract import DiscretizationContract
+
+FORMAT = "snn-deploy/quantized-network"
+FORMAT_VERSION = 1
+
+
+def _int_array(a) -> np.ndarray:
+    out = np.array(a, dtype=np.int64, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class LoihiLifParams:
+    """Arguments of Lava's ``LIF`` (bit-accurate), one entry per neuron.
+
+    Lava takes one ``du``, ``dv`` and ``vth`` per process; the profile's
+    ``[neurons].per_neuron_decays``/``per_neuron_threshold`` say whether they may differ."""
+
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _int_array(getattr(self, f.name)))
+
+
+@dataclass(frozen=True)
+class LoihiSynapseParams:
+    """Arguments of Lava's ``Dense``: shared exponent, mantissa bits and sign mode."""
+
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: str
+
+
+@dataclass(frozen=True)
+class QInput:
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class QPopulation:
+    name: str
+    size: int
+    model: str
+    params: LoihiLifParams
+    scale: float  # integer state units per float unit
+    shift_steps: int = 0  # chip step = model step + shift_steps
+    spiking: bool = True
+
+
+@dataclass(frozen=True)
+class QProjection:
+    """``weight`` (target, source) as given to the chip; ``delay_steps`` >= the chip's synapse
+    delay (1 on Loihi: a plain ``Dense``; more needs ``DelayDense``)."""
+
+    name: str
+    source: str
+    target: str
+    weight: np.ndarray
+    params: LoihiSynapseParams
+    delay_steps: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _int_array(self.weight))
+
+
+@dataclass(frozen=True)
+class QuantizedNetwork:
+    target: str
+    arithmetic: str
+    inputs: tuple[QInput, ...]
+    populations: tuple[QPopulation, ...]
+    projections: tuple[QProjection, ...]
+    outputs: tuple[str, ...]
+    contract: DiscretizationContract
+    notes: tuple[str, ...] = field(default=())
+
+    def population(self, name: str) -> QPopulation:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def incoming(self, name: str) -> tuple[QProjection, ...]:
+        return tuple(p for p in self.projections if p.target == name)
+
+    def size_of(self, name: str) -> int:
+        for p in (*self.inputs, *self.populations):
+            if p.name == name:
+                return p.size
+        raise KeyError(name)
+
+    @property
+    def num_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    @property
+    def num_synapses(self) -> int:
+        return sum(int(p.weight.size) for p in self.projections)
+
+    # ------------------------------------------------------------------ serialization
+    def save(self, path: str | Path) -> None:
+        arrays, header = {}, {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "target": self.target,
+            "arithmetic": self.arithmetic,
+            "inputs": [dataclasses.asdict(i) for i in self.inputs],
+            "outputs": list(self.outputs),
+            "contract": self.contract.to_metadata(),
+            "notes": list(self.notes),
+            "populations": [],
+            "projections": [],
+        }
+        for i, p in enumerate(self.populations):
+            entry = {k: getattr(p, k) for k in ("name", "size", "model", "scale", "shift_steps",
+                                                   "spiking")}
+            for f in dataclasses.fields(p.params):
+                arrays[f"pop{i}_{f.name}"] = getattr(p.params, f.name)
+            header["populations"].append(entry)
+        for i, p in enumerate(self.projections):
+            entry = {k: getattr(p, k) for k in ("name", "source", "target", "delay_steps")}
+            entry["params"] = dataclasses.asdict(p.params)
+            arrays[f"proj{i}_weight"] = p.weight
+            header["projections"].append(entry)
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> QuantizedNetwork:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                arrays = {k: z[k] for k in z.files if k != "header"}
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise InputFileError(
+                f"{path}: not an snn-deploy integer network ({type(exc).__name__}: {exc})",
+                hint="compile the model again with `snn-deploy compile`",
+            ) from None
+        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+            raise InputFileError(
+                f"{path}: integer network format {header.get('format')!r} version "
+                f"{header.get('version')!r} is not readable by this snn-deploy",
+                hint="compile the model again with this version of snn-deploy",
+            )
+        pops = []
+        for i, e in enumerate(header["populations"]):
+            params = LoihiLifParams(
+                **{f.name: arrays[f"pop{i}_{f.name}"] for f in dataclasses.fields(LoihiLifParams)}
+            )
+            pops.append(QPopulation(params=params, **e))
+        projs = []
+        for i, e in enumerate(header["projections"]):
+            e = dict(e)
+            params = LoihiSynapseParams(**e.pop("params"))
+            projs.append(QProjection(weight=arrays[f"proj{i}_weight"], params=params, **e))
+        return cls(
+            target=header["target"],
+            arithmetic=header["arithmetic"],
+            inputs=tuple(QInput(**i) for i in header["inputs"]),
+            populations=tuple(pops),
+            projections=tuple(projs),
+            outputs=tuple(header["outputs"]),
+            contract=DiscretizationContract.from_metadata(header["contract"]),
+            notes=tuple(header["notes"]),
+        )

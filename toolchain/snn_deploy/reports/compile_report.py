@@ -1,0 +1,132 @@
+"""The compile report: what the model became, what it cost, where it goes, and what was not checked.
+
+``CompileReport.to_dict()`` is ``report.json``; ``render_markdown(report_dict)`` is ``report.md``
+and works from the JSON alone, so ``snn-deploy report DIR`` can re-render it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return self.data
+
+    @property
+    def fits(self) -> bool:
+        return not self.data.get("violations")
+
+
+def _pct(used: float, limit: float) -> str:
+    return f"{100.0 * used / limit:.1f}%" if limit else "n/a"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def render_markdown(r: dict) -> str:
+    m, q, net = r["mapping"], r["quantization"], r["network"]
+    lines = [
+        f"# snn-deploy compile report: {r['model']['name']} -> {r['target']['title']}",
+        "",
+        f"- model: `{r['model']['source']}` ({r['model']['kind']})",
+        f"- target: {r['target']['name']} (profile `{r['target']['profile']}`, "
+        f"{r['target']['chips']} chip(s) of {r['target']['cores_per_chip']} cores)",
+        f"- network: {net['neurons']:,} neurons in {len(net['populations'])} population(s), "
+        f"{net['synapses']:,} synapses, inputs "
+        + ", ".join(f"{i['name']} ({i['size']})" for i in net["inputs"]),
+        f"- result: **{'fits' if not r['violations'] else 'does not fit'}**: "
+        f"{m['cores_used']} of {m['cores_available']} cores "
+        f"({_pct(m['cores_used'], m['cores_available'])})",
+        f"- snn-deploy {r['snn_deploy_version']}",
+        "",
+        "## Discretization contract",
+        "",
+        r["contract"]["description"],
+        "",
+    ]
+    if r.get("timing"):
+        lines += ["## Timing on the chip", ""]
+        lines += [f"- {t}" for t in r["timing"]] + [""]
+    lines += ["## Quantization per layer", ""]
+    rows = []
+    for p in q["populations"]:
+        rows.append([
+            p["population"], p["size"], f"{p['scale']:.4g}", p["limited_by"],
+            f"{p['threshold_float']:.4g} -> {p['threshold_int']} ({100 * p['threshold_rel_error']:.3f}%)",
+            f"{p['alpha_float']:.5g} -> {p['alpha_int']:.5g}",
+            f"{p['beta_float']:.5g} -> {p['beta_int']:.5g}",
+            f"{100 * p['current_headroom']:.1f}% / {100 * p['voltage_headroom']:.1f}%",
+        ])
+    lines += _table(
+        ["layer", "neurons", "state scale", "scale limited by", "threshold (float -> int)",
+         "current decay", "voltage decay", "u / v range used"],
+        rows,
+    )
+    lines += ["State ranges came from: " + "; ".join(
+        sorted({f"{p['population']}: {p['calibration']}" for p in q["populations"]})) + ".", ""]
+    rows = []
+    for p in q["populations"]:
+        for w in p["weights"]:
+            rows.append([
+                w["projection"], f"{w['source']} -> {w['target']}", f"{w['count']:,}", w["format"],
+                w["weight_exp"], w["mantissa_bits_used"], f"{w['max_abs_error']:.3g}",
+                f"{100 * w['rms_error_relative']:.3f}%", w["saturated"], w["zeroed"],
+            ])
+    lines += ["### Weights", ""]
+    lines += _table(
+        ["projection", "edge", "weights", "format", "exponent", "mantissa bits used",
+         "max abs error", "RMS error / max", "saturated", "zeroed"],
+        rows,
+    )
+    for p in q["populations"]:
+        for w in p["weights"]:
+            if w["zeroed"]:
+                ex = ", ".join(f"[{a},{b}]={v:.3g}" for a, b, v in w["zeroed_examples"])
+                lines.append(f"- {w['projection']}: {w['zeroed']} non-zero weight(s) round to 0 "
+                             f"(first: {ex})")
+            if w["saturated"]:
+                lines.append(f"- {w['projection']}: {w['saturated']} weight(s) saturated")
+        if p["bias_saturated"]:
+            lines.append(f"- {p['population']}: {p['bias_saturated']} bias value(s) saturated")
+    lines += ["", "## Resources", ""]
+    rows = [
+        [f["population"], f"{f['neurons']:,}", f"{f['fan_in']:,}", f"{f['bits_per_neuron']:,}",
+         f"{f['neurons_per_core']:,}", f["cores"]]
+        for f in m["populations"]
+    ]
+    lines += _table(["layer", "neurons", "fan-in", "bits per neuron", "neurons per core (max)",
+                     "cores"], rows)
+    lines += ["### Per core", ""]
+    rows = [
+        [c["core"], c["chip"], f"{c['neurons']:,} / {m['max_neurons_per_core']:,} "
+         f"({_pct(c['neurons'], m['max_neurons_per_core'])})",
+         f"{c['memory_bits'] // 8:,} / {m['memory_bits_per_core'] // 8:,} "
+         f"({_pct(c['memory_bits'], m['memory_bits_per_core'])})",
+         ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"])]
+        for c in m["cores"]
+    ]
+    lines += _table(["core", "chip", "neurons (used / max)", "memory bytes (used / max)",
+                     "slices"], rows)
+    lines += ["## Limits", ""]
+    lines += [f"- checked: {c}" for c in r["limits"]["checked"]]
+    lines += [f"- **not checked**: {c}" for c in r["limits"]["not_checked"]]
+    lines += [""]
+    if r["violations"]:
+        lines += ["## Violations", ""]
+        lines += [f"- layer `{v['layer'] or '-'}`: {v['what']} {v['value']} {v['relation']} "
+                  f"{v['limit']} ({v['key']}); fix: {v['fix']}" for v in r["violations"]]
+        lines += [""]
+    if r.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    lines += ["## Stages", ""]
+    lines += _table(["stage", "seconds"], [[k, f"{v:.3f}"] for k, v in r["stage_seconds"].items()])
+    lines += ["Artifacts: " + ", ".join(f"`{a}`" for a in r["artifacts"]), ""]
+    return "\n".join(lines)

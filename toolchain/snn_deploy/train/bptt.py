@@ -1,0 +1,134 @@
+"""Backpropagation through time for :class:`~snn_deploy.train.models.SpikingMLP`.
+
+Data are sample-major spike tensors ``[N, T, F]`` (bool or float, numpy or torch), as
+:func:`snn_deploy.data.digits.encode` returns them; batches are made time-major ``[T, B, F]``
+for the model. The loss is the cross-entropy of the output spike counts used as logits::
+
+    logits[b, k] = count_scale * sum_t s_out[t, b, k]
+    loss = mean_b CE(logits[b], y[b])
+
+Training is deterministic given ``seed`` (batch order) and the model's initial weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from snn_deploy.errors import ModelError
+from snn_deploy.train.models import SpikingMLP
+
+logger = logging.getLogger(__name__)
+
+
+def _time_major(x, what: str) -> torch.Tensor:
+    """``[N, T, F]`` (any numeric or bool type) -> float32 ``[T, N, F]``, contiguous."""
+    x = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+    if x.ndim != 3:
+        raise ModelError(f"{what} must have shape [samples, steps, features], got {tuple(x.shape)}")
+    return x.to(torch.float32).permute(1, 0, 2).contiguous()
+
+
+def _labels(y, n: int, num_classes: int, what: str) -> torch.Tensor:
+    y = (y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))).to(torch.int64)
+    if y.shape != (n,):
+        raise ModelError(f"{what} must have shape ({n},), got {tuple(y.shape)}")
+    if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ModelError(f"{what} must be class indices in 0..{num_classes - 1}")
+    return y
+
+
+@torch.no_grad()
+def evaluate(model: SpikingMLP, x, y, *, batch_size: int = 512) -> tuple[float, np.ndarray]:
+    """Accuracy of ``argmax`` of the output spike counts on ``x`` ``[N, T, F]``, and the counts
+    ``[N, n_out]`` (int64)."""
+    xt = _time_major(x, "x")
+    yt = _labels(y, xt.shape[1], model.num_outputs, "y")
+    was_training = model.training
+    model.eval()
+    counts = [
+        model.counts(xt[:, start : start + batch_size])
+        for start in range(0, xt.shape[1], batch_size)
+    ]
+    model.train(was_training)
+    counts = torch.cat(counts).round().to(torch.int64)
+    accuracy = float((counts.argmax(dim=1) == yt).to(torch.float64).mean()) if len(yt) else 0.0
+    return accuracy, counts.numpy()
+
+
+def train_bptt(
+    model: SpikingMLP,
+    x_train,
+    y_train,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    x_val=None,
+    y_val=None,
+    count_scale: float = 1.0,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train ``model`` in place with Adam on the count cross-entropy (module docstring).
+
+    Returns one record per epoch: ``epoch``, ``loss`` (mean over samples), ``train_accuracy``
+    (on the batches as they were trained), ``val_accuracy`` (``None`` without validation data)
+    and ``seconds``. Each record goes to ``on_epoch`` when given, else to the module logger at
+    INFO.
+    """
+    if epochs < 0 or batch_size < 1 or not lr > 0:
+        raise ModelError(
+            f"need epochs >= 0, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}"
+        )
+    xt = _time_major(x_train, "x_train")
+    n = xt.shape[1]
+    yt = _labels(y_train, n, model.num_outputs, "y_train")
+    if (x_val is None) != (y_val is None):
+        raise ModelError("give both x_val and y_val, or neither")
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    history = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total_loss, correct = 0.0, 0
+        for first in range(0, n, batch_size):
+            idx = order[first : first + batch_size]
+            counts = model(xt[:, idx]).sum(dim=0)
+            loss = loss_fn(count_scale * counts, yt[idx])
+            optimizer.zero_grad(set_to_none=True)
+            (loss / len(idx)).backward()
+            optimizer.step()
+            total_loss += loss.item()
+            correct += int((counts.argmax(dim=1) == yt[idx]).sum())
+        record = {
+            "epoch": epoch,
+            "loss": total_loss / n,
+            "train_accuracy": correct / n,
+            "val_accuracy": None,
+        }
+        if x_val is not None:
+            record["val_accuracy"] = evaluate(model, x_val, y_val)[0]
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        else:
+            logger.info(
+                "epoch %d/%d: loss %.4f, train acc %.4f%s, %.1f s",
+                epoch,
+                epochs,
+                record["loss"],
+                record["train_accuracy"],
+                "" if record["val_accuracy"] is None else f", val acc {record['val_accuracy']:.4f}",
+                record["seconds"],
+            )
+    return history
