@@ -136,3 +136,19 @@ def test_output_path_that_is_someone_elses_folder(tmp_path):
 def test_emulate_a_folder_that_is_not_an_artifact(tmp_path):
     p = run_cli("emulate", "missing", cwd=tmp_path)
     assert p.returncode == 2 and "artifact folder missing does not exist" in p.stderr
+
+
+def test_nan_and_infinite_weights_in_a_checkpoint(tmp_path):
+    from snn_deploy.train.models import SpikingMLP
+
+    ckpt = SpikingMLP.from_sizes([4, 3, 2], alpha=0.5, beta=0.875).to_checkpoint()
+    ckpt["state_dict"]["layers.0.fc.weight"][0, 0] = float("nan")
+    torch.save(ckpt, tmp_path / "nan.pt")
+    p = run_cli("compile", "nan.pt", "-o", "out", cwd=tmp_path)
+    assert p.returncode == 3
+    assert "nan.pt: tensor 'layers.0.fc.weight' has 1 NaN value(s)" in p.stderr
+    assert_nothing_written(tmp_path)
+    ckpt["state_dict"]["layers.0.fc.weight"][0, 0] = float("inf")
+    torch.save(ckpt, tmp_path / "inf.pt")
+    p = run_cli("compile", "inf.pt", "-o", "out", cwd=tmp_path)
+    assert p.returncode == 3 and "inf.pt: tensor 'layers.0.fc.weight' has 1 infinite" in p.stderr

@@ -86,18 +86,11 @@ class Projection:
         object.__setattr__(self, "weight", frozen(self.weight))
 
 
-@dataclass(frozen=True)
-class DiscreteNetwork:
-    """Inputs, populations (in evaluation order) and projections; ``outputs`` are read out."""
+class GraphQueries:
+    """Look-ups shared by every network product (float and integer): they all have ``inputs``,
+    ``populations`` and ``projections`` whose items carry ``name`` (and ``size``, ``target``)."""
 
-    inputs: tuple[InputPort, ...]
-    populations: tuple[Population, ...]
-    projections: tuple[Projection, ...]
-    outputs: tuple[str, ...]
-    contract: DiscretizationContract
-    notes: tuple[str, ...] = field(default=())
-
-    def population(self, name: str) -> Population:
+    def population(self, name: str):
         for p in self.populations:
             if p.name == name:
                 return p
@@ -109,7 +102,7 @@ class DiscreteNetwork:
                 return p.size
         raise KeyError(name)
 
-    def incoming(self, name: str) -> tuple[Projection, ...]:
+    def incoming(self, name: str) -> tuple:
         return tuple(p for p in self.projections if p.target == name)
 
     @property
@@ -119,3 +112,15 @@ class DiscreteNetwork:
     @property
     def num_synapses(self) -> int:
         return sum(int(p.weight.size) for p in self.projections)
+
+
+@dataclass(frozen=True)
+class DiscreteNetwork(GraphQueries):
+    """Inputs, populations (in evaluation order) and projections; ``outputs`` are read out."""
+
+    inputs: tuple[InputPort, ...]
+    populations: tuple[Population, ...]
+    projections: tuple[Projection, ...]
+    outputs: tuple[str, ...]
+    contract: DiscretizationContract
+    notes: tuple[str, ...] = field(default=())

@@ -26,8 +26,9 @@ class SimResult:
     num_steps: int
 
 
-def check_inputs(network: DiscreteNetwork, inputs: dict) -> tuple[int, int]:
-    """Batch size and number of steps of ``inputs`` (name -> (batch, steps, size) array)."""
+def check_inputs(network, inputs: dict) -> tuple[int, int]:
+    """Batch size and number of steps of ``inputs`` (name -> (batch, steps, size) array) for any
+    network product with ``inputs`` ports (float or integer)."""
     shapes = set()
     for port in network.inputs:
         if port.name not in inputs:

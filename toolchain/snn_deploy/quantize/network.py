@@ -18,6 +18,7 @@ import numpy as np
 
 from snn_deploy.errors import InputFileError
 from snn_deploy.ir.contract import DiscretizationContract
+from snn_deploy.ir.network import GraphQueries
 
 FORMAT = "snn-deploy/quantized-network"
 FORMAT_VERSION = 1
@@ -90,7 +91,7 @@ class QProjection:
 
 
 @dataclass(frozen=True)
-class QuantizedNetwork:
+class QuantizedNetwork(GraphQueries):
     target: str
     arithmetic: str
     inputs: tuple[QInput, ...]
@@ -99,29 +100,6 @@ class QuantizedNetwork:
     outputs: tuple[str, ...]
     contract: DiscretizationContract
     notes: tuple[str, ...] = field(default=())
-
-    def population(self, name: str) -> QPopulation:
-        for p in self.populations:
-            if p.name == name:
-                return p
-        raise KeyError(name)
-
-    def incoming(self, name: str) -> tuple[QProjection, ...]:
-        return tuple(p for p in self.projections if p.target == name)
-
-    def size_of(self, name: str) -> int:
-        for p in (*self.inputs, *self.populations):
-            if p.name == name:
-                return p.size
-        raise KeyError(name)
-
-    @property
-    def num_neurons(self) -> int:
-        return sum(p.size for p in self.populations)
-
-    @property
-    def num_synapses(self) -> int:
-        return sum(int(p.weight.size) for p in self.projections)
 
     # ------------------------------------------------------------------ serialization
     def save(self, path: str | Path) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import ModelError
+from snn_deploy.ir.simulate import check_inputs
 from snn_deploy.numerics.loihi import LoihiNumerics, prepare_weights
 from snn_deploy.numerics.ops import (
     decay_toward_zero,
@@ -79,7 +80,7 @@ class LoihiEmulator:
         self, inputs: dict, num_steps: int | None = None, record_voltage: tuple[str, ...] = ()
     ) -> EmulationResult:
         num, qnet = self.num, self.qnet
-        batch, in_steps = _batch_steps(qnet, inputs)
+        batch, in_steps = check_inputs(qnet, inputs)
         steps = in_steps if num_steps is None else int(num_steps)
         unity = num.decay_unity
         pops = qnet.populations
@@ -140,17 +141,3 @@ class LoihiEmulator:
         return EmulationResult(
             spikes=spikes, final_state=final, num_steps=steps, voltage=traces, events=events
         )
-
-
-def _batch_steps(qnet: QuantizedNetwork, inputs: dict) -> tuple[int, int]:
-    shapes = set()
-    for i in qnet.inputs:
-        if i.name not in inputs:
-            raise ModelError(f"no data for network input '{i.name}'")
-        a = np.asarray(inputs[i.name])
-        if a.ndim != 3 or a.shape[2] != i.size:
-            raise ModelError(f"input '{i.name}' must have shape (batch, steps, {i.size}), got {a.shape}")
-        shapes.add(a.shape[:2])
-    if len(shapes) != 1:
-        raise ModelError(f"inputs disagree on (batch, steps): {sorted(shapes)}")
-    return shapes.pop()
