@@ -84,3 +84,24 @@ def test_batched_run_in_lava_equals_per_sample_emulation(lava_ready, loihi2):
     x = rng.random((5, 50, 16)) < 0.4
     results, _ = run_lava([LavaJob(qnet, {"in": x}, 55)])
     list(_compare([LavaJob(qnet, {"in": x}, 55)], results, loihi2))
+
+
+def test_sparse_connections_match_lava(lava_ready, loihi2):
+    """CSR weights (lowered convolutions) run as Lava ``Sparse``, alone and batched."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(13)
+    qnet = random_qnet(rng, sizes=(30, 40, 12))
+    projs = tuple(
+        dataclasses.replace(p, weight=sp.csr_matrix(
+            np.where(rng.random(p.weight.shape) < 0.3, p.weight, 0)))
+        for p in qnet.projections
+    )
+    qnet = dataclasses.replace(qnet, projections=projs)
+    jobs = [LavaJob(qnet, {"in": rng.random((1, 60, 30)) < 0.5}, 60),
+            LavaJob(qnet, {"in": rng.random((3, 60, 30)) < 0.5}, 60)]
+    results, _ = run_lava(jobs)
+    total = sum(int(s.sum()) for e in _compare(jobs, results, loihi2) for s in e.spikes.values())
+    assert total > 100, "the sparse networks should be active"

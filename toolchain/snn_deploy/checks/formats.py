@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn_deploy.errors import Violation
+from snn_deploy.ir.network import nonzeros
 from snn_deploy.numerics.loihi import prepare_weights
 from snn_deploy.profiles import HardwareProfile
 from snn_deploy.quantize.network import QuantizedNetwork
@@ -111,11 +112,13 @@ def _check_loihi(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
                              "scale the layer's weights (or its threshold) into range")
         if v:
             out.append(v)
-        changed = prepare_weights(proj.weight, p.sign_mode, p.num_weight_bits, num) != proj.weight
-        if changed.any():
+        values = nonzeros(proj.weight)
+        changed = int(np.count_nonzero(
+            prepare_weights(values, p.sign_mode, p.num_weight_bits, num) != values))
+        if changed:
             out.append(Violation(
                 layer=layer, what="weights the chip would clip or truncate",
-                value=int(changed.sum()), limit=0, key=key("numerics", "weight_mantissa_bits"),
+                value=changed, limit=0, key=key("numerics", "weight_mantissa_bits"),
                 fix="quantize with snn-deploy, which rounds weights onto the chip's grid",
             ))
         lo = num.synapse_delay_steps

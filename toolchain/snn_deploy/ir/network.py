@@ -13,17 +13,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.ir.contract import DiscretizationContract
 
 NEURON_MODELS = ("cuba_lif",)
 
 
-def frozen(a, dtype=np.float64) -> np.ndarray:
-    """A read-only copy: products of a stage are never modified underneath their consumer."""
+def frozen(a, dtype=np.float64):
+    """A read-only copy: products of a stage are never modified underneath their consumer.
+
+    Weight matrices may be scipy CSR matrices (convolutions and pooling lowered to synapses);
+    their data, indices and index pointers are made read-only in the same way."""
+    if sp.issparse(a):
+        out = sp.csr_matrix(a, dtype=dtype, copy=True)
+        out.sum_duplicates()
+        for arr in (out.data, out.indices, out.indptr):
+            arr.flags.writeable = False
+        return out
     out = np.array(a, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
+
+
+def project(weight, x: np.ndarray) -> np.ndarray:
+    """``x @ weight.T`` for a batch ``x`` (batch, source), dense or sparse ``weight``."""
+    if sp.issparse(weight):
+        return np.asarray((weight @ x.T).T)
+    return x @ weight.T
+
+
+def nonzeros(weight) -> np.ndarray:
+    """The stored values of a weight matrix: every entry if dense, the non-zeros if sparse."""
+    return weight.data if sp.issparse(weight) else np.asarray(weight).ravel()
+
+
+def synapse_count(weight) -> int:
+    """Synapses a weight matrix needs on a chip: every entry if dense, stored entries if sparse."""
+    return int(weight.nnz) if sp.issparse(weight) else int(np.asarray(weight).size)
 
 
 @dataclass(frozen=True)
@@ -72,14 +99,15 @@ class Population:
 class Projection:
     """Weighted, delayed connection: ``x_target[t] += weight @ s_source[t - delay_steps]``.
 
-    ``weight`` has shape (target size, source size). ``delay_steps`` is in model time: 0 for a
+    ``weight`` has shape (target size, source size): a dense array, or a CSR matrix where most
+    entries are zero (lowered convolutions and pooling). ``delay_steps`` is in model time: 0 for a
     feedforward edge evaluated in the same step, ``recurrent_delay_steps`` for a back edge.
     """
 
     name: str
     source: str
     target: str
-    weight: np.ndarray
+    weight: np.ndarray | sp.csr_matrix
     delay_steps: int = 0
 
     def __post_init__(self):
@@ -111,7 +139,7 @@ class GraphQueries:
 
     @property
     def num_synapses(self) -> int:
-        return sum(int(p.weight.size) for p in self.projections)
+        return sum(synapse_count(p.weight) for p in self.projections)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.network import DiscreteNetwork
+from snn_deploy.ir.network import DiscreteNetwork, project
 from snn_deploy.ir.timing import ChipTiming, model_timing
 
 
@@ -75,7 +75,7 @@ def simulate(
             for proj in incoming[pop.name]:
                 src_t = t - delays[proj.name]
                 if src_t >= 0:
-                    x += hist[proj.source][:, src_t] @ proj.weight.T
+                    x += project(proj.weight, hist[proj.source][:, src_t])
             i_prev = current[pop.name]
             i_now = pop.alpha * i_prev + x + pop.current_bias
             drive = i_now if network.contract.current_drive == "same_step" else i_prev

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.numerics.formats import IntFormat, ManExpFormat
 from snn_deploy.numerics.ops import as_int64
@@ -87,7 +88,7 @@ class LoihiNumerics:
 
 def determine_sign_mode(w) -> str:
     """EXCITATORY if min >= 0, INHIBITORY if max <= 0, else MIXED (Lava's rule)."""
-    w = np.asarray(w)
+    w = w.data if sp.issparse(w) else np.asarray(w)
     if w.size == 0 or w.min() >= 0:
         return "excitatory"
     if w.max() <= 0:
@@ -112,6 +113,11 @@ def truncate_weights(w, sign_mode: str, num_weight_bits: int, num: LoihiNumerics
     return (w >> n) << n
 
 
-def prepare_weights(w, sign_mode: str, num_weight_bits: int, num: LoihiNumerics) -> np.ndarray:
-    """What a bit-accurate Dense does to its weights on its first step: clip, then truncate."""
+def prepare_weights(w, sign_mode: str, num_weight_bits: int, num: LoihiNumerics):
+    """What a bit-accurate Dense (or Sparse) does to its weights on its first step: clip, then
+    truncate. A CSR matrix keeps its sparsity pattern (0 stays 0) and only its values change."""
+    if sp.issparse(w):
+        out = sp.csr_matrix(w, dtype=np.int64, copy=True)
+        out.data = prepare_weights(out.data, sign_mode, num_weight_bits, num)
+        return out
     return truncate_weights(clip_weights(w, sign_mode, num), sign_mode, num_weight_bits, num)

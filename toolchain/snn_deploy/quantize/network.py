@@ -15,19 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.errors import InputFileError
 from snn_deploy.ir.contract import DiscretizationContract
-from snn_deploy.ir.network import GraphQueries
+from snn_deploy.ir.network import GraphQueries, frozen
 
 FORMAT = "snn-deploy/quantized-network"
 FORMAT_VERSION = 1
 
 
-def _int_array(a) -> np.ndarray:
-    out = np.array(a, dtype=np.int64, copy=True)
-    out.flags.writeable = False
-    return out
+def _int_array(a):
+    return frozen(a, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,14 @@ class QPopulation:
 
 @dataclass(frozen=True)
 class QProjection:
-    """``weight`` (target, source) as given to the chip; ``delay_steps`` >= the chip's synapse
-    delay (1 on Loihi: a plain ``Dense``; more needs ``DelayDense``)."""
+    """``weight`` (target, source) as given to the chip, dense or CSR (a ``Sparse`` connection);
+    ``delay_steps`` >= the chip's synapse delay (1 on Loihi: a plain ``Dense``; more needs
+    ``DelayDense``)."""
 
     name: str
     source: str
     target: str
-    weight: np.ndarray
+    weight: np.ndarray | sp.csr_matrix
     params: LoihiSynapseParams
     delay_steps: int = 1
 
@@ -124,7 +124,13 @@ class QuantizedNetwork(GraphQueries):
         for i, p in enumerate(self.projections):
             entry = {k: getattr(p, k) for k in ("name", "source", "target", "delay_steps")}
             entry["params"] = dataclasses.asdict(p.params)
-            arrays[f"proj{i}_weight"] = p.weight
+            if sp.issparse(p.weight):
+                entry["sparse_shape"] = list(p.weight.shape)
+                arrays[f"proj{i}_data"] = p.weight.data
+                arrays[f"proj{i}_indices"] = p.weight.indices
+                arrays[f"proj{i}_indptr"] = p.weight.indptr
+            else:
+                arrays[f"proj{i}_weight"] = p.weight
             header["projections"].append(entry)
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         with open(path, "wb") as fh:
@@ -157,7 +163,13 @@ class QuantizedNetwork(GraphQueries):
         for i, e in enumerate(header["projections"]):
             e = dict(e)
             params = LoihiSynapseParams(**e.pop("params"))
-            projs.append(QProjection(weight=arrays[f"proj{i}_weight"], params=params, **e))
+            shape = e.pop("sparse_shape", None)
+            if shape is None:
+                weight = arrays[f"proj{i}_weight"]
+            else:
+                parts = (arrays[f"proj{i}_{k}"] for k in ("data", "indices", "indptr"))
+                weight = sp.csr_matrix(tuple(parts), shape=tuple(shape))
+            projs.append(QProjection(weight=weight, params=params, **e))
         return cls(
             target=header["target"],
             arithmetic=header["arithmetic"],

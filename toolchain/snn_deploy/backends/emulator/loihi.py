@@ -24,6 +24,7 @@ One time step (step index k is Lava's ``time_step`` k + 1):
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import ModelError
@@ -46,25 +47,34 @@ _FLOAT_EXACT_BITS = 52
 class _Synapse:
     def __init__(self, proj, num: LoihiNumerics, n_source: int):
         # Lava stores Dense weights as int32 before clipping (weightutils: astype(np.int32)).
-        w = prepare_weights(
-            wrap_int32(proj.weight), proj.params.sign_mode, proj.params.num_weight_bits, num
-        )
+        w = proj.weight
+        if sp.issparse(w):
+            w = sp.csr_matrix((wrap_int32(w.data), w.indices, w.indptr), shape=w.shape)
+        else:
+            w = wrap_int32(w)
+        w = prepare_weights(w, proj.params.sign_mode, proj.params.num_weight_bits, num)
         self.source, self.target = proj.source, proj.target
         self.exp = int(proj.params.weight_exp)
         self.delay = int(proj.delay_steps)
         if self.delay < 1:
             raise ModelError(f"projection '{proj.name}': delay {self.delay} < 1 step")
-        max_abs = int(np.abs(w).max(initial=0))
+        values = w.data if sp.issparse(w) else w
+        max_abs = int(np.abs(values).max(initial=0))
+        # Binary spikes times weights summed in float64 are exact below 2**52: use BLAS.
         exact = max_abs * max(n_source, 1) < (1 << _FLOAT_EXACT_BITS)
-        self.weight_t = w.T.astype(np.float64 if exact else np.int64)
+        dtype = np.float64 if exact else np.int64
+        self.sparse = sp.issparse(w)
+        self.weight = w.astype(dtype) if self.sparse else None
+        self.weight_t = None if self.sparse else w.T.astype(dtype)
         self.exact_float = exact
 
     def accumulate(self, spikes: np.ndarray) -> np.ndarray:
         """int64 (batch, target) words for this step's binary source spikes."""
+        dtype = np.float64 if self.exact_float else np.int64
+        s = spikes.astype(dtype)
+        acc = np.asarray((self.weight @ s.T).T) if self.sparse else s @ self.weight_t
         if self.exact_float:
-            acc = np.rint(spikes.astype(np.float64) @ self.weight_t).astype(np.int64)
-        else:
-            acc = spikes.astype(np.int64) @ self.weight_t
+            acc = np.rint(acc).astype(np.int64)
         return wrap_int32(shift(acc, self.exp))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import BackendError, UnsupportedError
@@ -156,8 +157,17 @@ def _encode(job: LavaJob, prefix: str, arrays: dict):
                 "runs such networks one sample at a time",
                 hint="run the Lava backend with a batch of one sample",
             )
-        arrays[f"{prefix}proj{j}_w"] = np.asarray(proj.weight).astype(np.int32)
+        entry = {}
+        if sp.issparse(proj.weight):
+            w = proj.weight
+            entry["sparse_shape"] = list(w.shape)
+            arrays[f"{prefix}proj{j}_data"] = w.data.astype(np.int32)
+            arrays[f"{prefix}proj{j}_indices"] = w.indices.astype(np.int64)
+            arrays[f"{prefix}proj{j}_indptr"] = w.indptr.astype(np.int64)
+        else:
+            arrays[f"{prefix}proj{j}_w"] = np.asarray(proj.weight).astype(np.int32)
         net["projections"].append({
+            **entry,
             "name": proj.name,
             "source": proj.source,
             "target": proj.target,

@@ -9,7 +9,8 @@ JOB.npz holds ``header`` (JSON as uint8) describing one or more networks, and th
 - ``net{i}_in_{name}``: (size, steps) int32 input spikes for a ``RingBuffer`` source;
 - ``net{i}_pop{j}_bias_mant`` / ``_bias_exp``: per-neuron LIF bias;
 - ``net{i}_proj{j}_w``: (target, source) int weights for a ``Dense`` (``DelayDense`` when
-  ``delay`` > 1; with ``batch`` > 1, a block-diagonal ``Sparse`` of ``batch`` copies).
+  ``delay`` > 1; with ``batch`` > 1, a block-diagonal ``Sparse`` of ``batch`` copies), or
+  ``net{i}_proj{j}_data/indices/indptr`` (CSR, shape in the header) for a ``Sparse``.
 
 RESULT.npz: ``net{i}_spikes_{pop}`` (size, steps) int8, ``net{i}_u_{pop}``, ``net{i}_v_{pop}``
 (size,) int64, and ``header`` with timings (seconds) per network.
@@ -56,7 +57,14 @@ def _build(net, arrays, prefix):
         procs[pop["name"]] = lif
         lifs[pop["name"]] = lif
     for j, proj in enumerate(net["projections"]):
-        w = arrays["%sproj%d_w" % (prefix, j)]
+        if "sparse_shape" in proj:
+            from scipy.sparse import csr_matrix
+
+            key = "%sproj%d_" % (prefix, j)
+            w = csr_matrix((arrays[key + "data"], arrays[key + "indices"], arrays[key + "indptr"]),
+                           shape=tuple(proj["sparse_shape"]))
+        else:
+            w = arrays["%sproj%d_w" % (prefix, j)]
         kwargs = dict(
             weight_exp=int(proj["weight_exp"]),
             num_weight_bits=int(proj["num_weight_bits"]),
@@ -70,6 +78,10 @@ def _build(net, arrays, prefix):
             from scipy.sparse import block_diag, csr_matrix
 
             conn = Sparse(weights=block_diag([csr_matrix(w)] * batch, format="csr"), **kwargs)
+        elif "sparse_shape" in proj:
+            if delay > 1:
+                raise ValueError("sparse connections support only one-step delays")
+            conn = Sparse(weights=w, **kwargs)
         elif delay > 1:
             conn = DelayDense(weights=w, delays=np.full(w.shape, delay - 1, dtype=np.int32),
                               **kwargs)
