@@ -78,9 +78,18 @@ def test_nan_weights_in_a_nir_graph(tmp_path):
     w[1, 2] = np.nan
     w[0, 0] = np.inf
     nir.write(tmp_path / "nan.nir", lif_graph(4, 3, w))
-    p = run_cli("compile", "nan.nir", "-o", "out", cwd=tmp_path)
+    p = run_cli("compile", "nan.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 3
     assert "node 'fc': parameter 'weight' has 2 NaN or infinite value(s)" in p.stderr
+    assert_nothing_written(tmp_path)
+
+
+def test_graph_without_a_time_step_asks_for_one(tmp_path):
+    nir.write(tmp_path / "nodt.nir", lif_graph(4, 3))
+    p = run_cli("compile", "nodt.nir", "-o", "out", cwd=tmp_path)
+    assert p.returncode == 3
+    assert "error: the graph does not say its time step" in p.stderr
+    assert "hint: pass --dt SECONDS" in p.stderr
     assert_nothing_written(tmp_path)
 
 
@@ -96,7 +105,7 @@ def test_unknown_target(tmp_path):
 @pytest.mark.slow
 def test_layer_larger_than_the_chip(tmp_path):
     nir.write(tmp_path / "big.nir", lif_graph(2_000_000, 1))
-    p = run_cli("compile", "big.nir", "-o", "out", cwd=tmp_path)
+    p = run_cli("compile", "big.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 4
     assert "big.nir cannot be deployed on Intel Loihi 2" in p.stderr
     assert ("error: layer 'lif': cores needed for 2,000,000 neurons (at most 8,192 per core) "
@@ -107,7 +116,7 @@ def test_layer_larger_than_the_chip(tmp_path):
 
 def test_fan_in_too_large_for_one_core(tmp_path):
     nir.write(tmp_path / "wide.nir", lif_graph(2, 200_000))
-    p = run_cli("compile", "wide.nir", "-o", "out", cwd=tmp_path)
+    p = run_cli("compile", "wide.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 4
     assert ("layer 'lif': memory of one neuron (fan-in 200,000 synapses) in bits 1,600,064 "
             "exceeds 1,572,864 (loihi2.toml [core].memory_bytes)") in p.stderr
@@ -128,7 +137,7 @@ def test_output_path_that_is_someone_elses_folder(tmp_path):
     nir.write(tmp_path / "ok.nir", lif_graph(4, 3))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "thesis.tex").write_text("precious")
-    p = run_cli("compile", "ok.nir", "-o", "out", cwd=tmp_path)
+    p = run_cli("compile", "ok.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 2 and "is not an snn-deploy artifact folder" in p.stderr
     assert (tmp_path / "out" / "thesis.tex").read_text() == "precious"
 

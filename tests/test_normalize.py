@@ -1,6 +1,7 @@
 """normalize: NIR -> DiscreteNetwork. Contract resolution, discretization, errors, and the NIR
 paper's single-LIF golden test (float spike steps 460/510/710/760; on Loihi 461/511/711/761)."""
 
+import dataclasses
 import nir
 import numpy as np
 import pytest
@@ -54,10 +55,11 @@ def test_contract_comes_from_metadata_and_says_why():
     net = normalize(_graph({METADATA_KEY: c.to_metadata()}))
     assert net.contract.dt_seconds == 1e-4 and net.contract.reset == "subtract"
     assert "graph's metadata" in net.contract.source
-    default = normalize(_graph())
-    assert "no contract in the graph's metadata" in default.contract.source
+    with pytest.raises(ModelError, match="does not say its time step"):
+        normalize(_graph())
     user = normalize(_graph(), {"dt_seconds": 5e-3})
-    assert "overridden by the user: dt_seconds=0.005" in user.contract.source
+    assert "no contract in the graph's metadata" in user.contract.source
+    assert "stated by the user: dt_seconds=0.005" in user.contract.source
 
 
 def test_euler_discretization_folds_gains_into_weights():
@@ -73,7 +75,7 @@ def test_scalar_parameters_are_broadcast():
     scalars = {k: np.array(v) for k, v in
                dict(tau=0.02, r=1.0, v_leak=0.0, v_threshold=2.0, v_reset=0.0).items()}
     # nir's own type check refuses 0-d parameters (NIR#176); exporters skip it, so do we
-    net = normalize(_graph(type_check=False, **scalars))  # size from the incoming weight
+    net = normalize(_graph(type_check=False, **scalars), {"dt_seconds": 1e-3})
     assert net.populations[0].size == 2
     np.testing.assert_array_equal(net.populations[0].threshold, [2.0, 2.0])
 
@@ -86,27 +88,37 @@ def test_recurrent_edges_get_the_contract_delay():
              "rec": nir.Linear(weight=np.ones((2, 2))),
              "output": nir.Output(output_type=np.array([2]))}
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")]
-    net = normalize(nir.NIRGraph(nodes, edges))
+    net = normalize(nir.NIRGraph(nodes, edges), {"dt_seconds": 1e-3})
     delays = {p.name: p.delay_steps for p in net.projections}
     assert delays == {"fc": 0, "rec": 1}
 
 
-def test_errors_name_the_node():
+def test_malformed_graphs_get_one_clear_error_each():
+    dt = {"dt_seconds": 1e-3}
     with pytest.raises(ModelError, match="node 'lif': parameter 'v_threshold' has 1 NaN"):
-        normalize(_graph(v_threshold=np.array([1.0, np.nan])))
+        normalize(_graph(v_threshold=np.array([1.0, np.nan])), dt)
     g = _graph()
-    g.nodes["fc"] = nir.Linear(weight=np.ones((5, 3)))
-    with pytest.raises(ModelError, match="disagree on the number of neurons"):
-        normalize(g)
+    g.nodes["fc"] = nir.Linear(weight=np.ones((5, 3)))  # 5 outputs into 2 neurons
+    with pytest.raises(ModelError, match="node 'lif' \\(2 neurons\\) receives 5 values from 'fc'"):
+        normalize(g, dt)
+
+    @dataclasses.dataclass(eq=False)
+    class Mystery(nir.NIRNode):
+        weight: np.ndarray
+
     g = _graph()
-    g.nodes["lif"] = nir.Threshold(threshold=np.ones(2))
-    with pytest.raises(UnsupportedError, match="node 'lif' has type Threshold"):
-        normalize(g)
-    g = _graph()
-    del g.nodes["input"]
-    g.edges = [("fc", "lif"), ("lif", "output")]
+    g.nodes["fc"] = Mystery(weight=np.ones((2, 3)))
+    with pytest.raises(UnsupportedError, match="node 'fc' has type Mystery, which snn-deploy"):
+        normalize(g, dt)
+    lif = _graph().nodes["lif"]
+    cycle = nir.NIRGraph({"lif": lif, "rec": nir.Linear(weight=np.ones((2, 2)))},
+                         [("lif", "rec"), ("rec", "lif")], type_check=False)
     with pytest.raises(ModelError, match="no Input node"):
-        normalize(g)
+        normalize(cycle, dt)
+    g = _graph()
+    g.edges.append(("fc", "ghost"))
+    with pytest.raises(ModelError, match="edge \\('fc', 'ghost'\\) names 'ghost'"):
+        normalize(g, dt)
 
 
 def test_dt_larger_than_tau_is_refused_under_euler():
@@ -118,7 +130,8 @@ def test_affine_bias_into_a_plain_lif_becomes_a_voltage_bias(loihi2):
     g = _graph()
     g.nodes["fc"] = nir.Affine(weight=np.full((2, 3), 3.0), bias=np.array([2.0, -1.0]))
     net = normalize(g, {"dt_seconds": 1e-3})
-    np.testing.assert_allclose(net.populations[0].current_bias, [0.2, -0.1])
+    np.testing.assert_allclose(net.populations[0].bias, [0.2, -0.1])  # r dt/tau * b
+    assert [i.kind for i in net.inputs] == ["spikes"]
     qnet, _, violations = quantize_loihi(net, loihi2)
     assert violations == ()
     assert qnet.populations[0].params.bias_mant.tolist() != [0, 0]
@@ -126,3 +139,31 @@ def test_affine_bias_into_a_plain_lif_becomes_a_voltage_bias(loihi2):
     ref = simulate(net, {"input": x}).spikes["lif"]
     emu = run(qnet, loihi2.numerics, {"input": x}, 51).spikes["lif"][:, 1:]  # 1 step later
     assert ref.sum() > 20 and np.mean(emu == ref) > 0.99
+
+
+def test_affine_bias_into_a_cuba_neuron_becomes_a_constant_input(loihi2):
+    lif = dict(tau_syn=np.full(2, 2e-3), tau_mem=np.full(2, 1e-2), r=np.ones(2),
+               v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2))
+    nodes = {"input": nir.Input(input_type=np.array([3])),
+             "fc": nir.Affine(weight=np.full((2, 3), 2.0), bias=np.array([3.0, -1.0])),
+             "lif": nir.CubaLIF(**lif), "output": nir.Output(output_type=np.array([2]))}
+    g = nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    net = normalize(g, {"dt_seconds": 1e-3})
+    assert [(i.name, i.kind) for i in net.inputs] == [("input", "spikes"), ("bias:lif", "constant")]
+    x = np.random.default_rng(1).random((2, 60, 3)) < 0.2
+    # the same dynamics written out by hand: I = a I + g (W s + b), V = b V + I
+    a, bm = 1 - 1e-3 / 2e-3, 1 - 1e-3 / 1e-2
+    gain = (1e-3 / 2e-3) * (1e-3 / 1e-2)
+    i_, v_ = np.zeros((2, 2)), np.zeros((2, 2))
+    expected = np.zeros((2, 60, 2), bool)
+    for t in range(60):
+        i_ = a * i_ + gain * (x[:, t].astype(float) @ np.full((3, 2), 2.0) + [3.0, -1.0])
+        v_ = bm * v_ + i_
+        expected[:, t] = v_ > 1
+        v_ = np.where(expected[:, t], 0, v_)
+    np.testing.assert_array_equal(simulate(net, {"input": x}).spikes["lif"], expected)
+    qnet, _, violations = quantize_loihi(net, loihi2)
+    assert violations == ()
+    assert qnet.inputs[1].kind == "constant" and qnet.inputs[1].shift_steps == 0
+    emu = run(qnet, loihi2.numerics, {"input": x}, 61).spikes["lif"][:, 1:]
+    assert expected.sum() > 20 and np.mean(emu == expected) > 0.99

@@ -14,12 +14,12 @@ from snn_deploy.quantize.loihi import quantize_loihi
 from snn_deploy.quantize.network import LoihiLifParams, LoihiSynapseParams, QuantizedNetwork
 
 
-def float_net(weights, alpha=0.5, beta=0.875, theta=1.0, current_bias=0.0):
+def float_net(weights, alpha=0.5, beta=0.875, theta=1.0):
     n_out, n_in = weights.shape
     return DiscreteNetwork(
         inputs=(InputPort("in", n_in),),
         populations=(Population("hidden", n_out, alpha=alpha, beta=beta, threshold=theta,
-                                bias=0.0, v_reset=0.0, current_bias=current_bias),),
+                                bias=0.0, v_reset=0.0),),
         projections=(Projection("fc", "in", "hidden", weights),),
         outputs=("hidden",),
         contract=DiscretizationContract(),
@@ -64,10 +64,25 @@ def test_quantized_weights_are_left_unchanged_by_the_chip(loihi2):
             assert rep.populations[0].weights[0].rms_error_relative < 0.004
 
 
-def test_current_bias_with_synaptic_current_is_reported_not_dropped(loihi2):
-    _, _, viol = quantize_loihi(float_net(np.ones((2, 2)), current_bias=0.1), loihi2)
-    assert len(viol) == 1 and viol[0].layer == "hidden"
-    assert "bias on the synaptic current" in viol[0].format()
+def test_sparse_weights_keep_their_pattern_and_report_on_their_synapses(loihi2):
+    import scipy.sparse as sp
+
+    w = sp.random(30, 40, density=0.1, random_state=3, format="csr") - 0.05 * sp.eye(30, 40)
+    qnet, rep, viol = quantize_loihi(float_net(sp.csr_matrix(w)), loihi2)
+    q = qnet.projections[0].weight
+    assert viol == () and sp.issparse(q) and q.nnz == sp.csr_matrix(w).nnz
+    assert rep.populations[0].weights[0].count == q.nnz
+    assert check_formats(qnet, loihi2) == []
+
+
+def test_non_spiking_readout_gets_the_largest_threshold_and_headroom(loihi2):
+    net = float_net(np.full((3, 2), 0.5), theta=np.inf)
+    net = dataclasses.replace(net, populations=(dataclasses.replace(
+        net.populations[0], spiking=False, model="cuba_li"),))
+    qnet, rep, viol = quantize_loihi(net, loihi2)
+    assert viol == () and qnet.populations[0].model == "cuba_li"
+    assert qnet.populations[0].params.vth.tolist() == [131071] * 3
+    assert rep.populations[0].voltage_headroom <= 0.5
 
 
 def test_format_check_collects_every_violation(loihi2):

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import numpy as np
 
 from snn_deploy.artifacts import read_manifest, sha256
+from snn_deploy.data.loader import load_inputs
 from snn_deploy.errors import InputFileError, ModelError, VerificationError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.ir.timing import ChipTiming
@@ -30,13 +31,25 @@ def compile(  # noqa: A001 - the verb users expect
     chips: int | None = None,
     dt: float | None = None,
     reset: str | None = None,
+    reset_delay: bool | None = None,
+    convention: str | None = None,
+    integrator: str | None = None,
+    calibrate: str | None = None,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
-    ``out`` atomically and returns the report. Raises ResourceError listing every violation."""
-    overrides = {k: v for k, v in {"dt_seconds": dt, "reset": reset}.items() if v is not None}
+    ``out`` atomically and returns the report. Raises ResourceError listing every violation.
+
+    ``dt``, ``reset``, ``reset_delay``, ``integrator`` and ``convention`` state the discretization
+    where the model does not (see :mod:`snn_deploy.ir.conventions`); ``calibrate`` names data
+    ('digits' or an .npz file) on which the float model's state ranges are measured to choose the
+    integer scales (otherwise the checkpoint's calibration, or worst-case bounds)."""
+    fields = {"dt_seconds": dt, "reset": reset, "reset_delay": reset_delay,
+              "convention": convention, "integrator": integrator}
+    overrides = {k: v for k, v in fields.items() if v is not None}
     opts = CompileOptions(
         model=str(model), target=target, out=str(out) if out else None,
         profile=str(profile) if profile else None, chips=chips, overrides=overrides,
+        calibrate=calibrate,
     )
     return compile_model(opts)
 
@@ -117,46 +130,6 @@ def load_artifacts(folder: str | Path):
     return manifest, profile, net, qnet
 
 
-def _load_data(data: str, manifest: dict, net, samples: int | None):
-    """(inputs name -> (N, T, n) bool, labels or None, description)."""
-    from snn_deploy.data.digits import EncodingSpec, encode, load_digits_split
-
-    port = net.inputs[0]
-    if data == "digits":
-        meta = manifest.get("data") or {}
-        spec = EncodingSpec.from_dict(meta) if meta.get("dataset") == "digits" else EncodingSpec()
-        if port.size != 64:
-            raise ModelError(
-                f"data set 'digits' has 64 features per sample; the network's input "
-                f"'{port.name}' has {port.size}",
-                hint="pass --data FILE.npz with arrays x (samples, steps, inputs) and y",
-            )
-        split = load_digits_split(spec.split_seed, spec.test_fraction)
-        x, y = split.x_test, split.y_test
-        if samples:
-            x, y = x[:samples], y[:samples]
-        desc = (f"digits test split (seed {spec.split_seed}), {spec.encoding} encoding"
-                + ("" if meta else " (model carries no encoding; defaults used)"))
-        return {port.name: encode(x, spec)}, y, desc
-    path = Path(data)
-    if not path.is_file():
-        raise InputFileError(f"data '{data}' is neither 'digits' nor an existing .npz file",
-                             hint="use --data digits or --data FILE.npz (arrays x and y)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            x = z["x"]
-            y = z["y"] if "y" in z.files else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputFileError(f"{path}: not an .npz file with an array 'x' ({exc})",
-                             hint="save inputs with np.savez(path, x=spikes, y=labels)") from None
-    if x.ndim != 3 or x.shape[2] != port.size:
-        raise ModelError(f"{path}: x must have shape (samples, steps, {port.size}), got {x.shape}")
-    if samples:
-        x = x[:samples]
-        y = None if y is None else y[:samples]
-    return {port.name: x.astype(bool)}, y, str(path)
-
-
 def emulate(
     folder: str | Path,
     data: str = "digits",
@@ -174,19 +147,19 @@ def emulate(
     if backend not in ("emulator", "lava"):
         raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
     manifest, profile, net, qnet = load_artifacts(folder)
-    inputs, labels, desc = _load_data(data, manifest, net, samples)
+    inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     n, steps = next(iter(inputs.values())).shape[:2]
-    shifts = {p.name: p.shift_steps for p in qnet.populations}
-    shifts.update({i.name: 0 for i in qnet.inputs})
+    shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
     timing = ChipTiming(MappingProxyType(shifts),
                         MappingProxyType({p.name: p.delay_steps for p in qnet.projections}), ())
-    chip_steps = steps + timing.max_shift
+    chip_steps = steps + max(p.shift_steps for p in qnet.populations)
+    readouts = tuple(p.name for p in qnet.populations if not p.spiking)
     seconds = {}
     t0 = time.perf_counter()
-    ref = simulate(net, inputs, timing=timing, num_steps=chip_steps)
+    ref = simulate(net, inputs, timing=timing, num_steps=chip_steps, record_voltage=readouts)
     seconds["float reference"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    emu = run(qnet, profile.numerics, inputs, chip_steps)
+    emu = run(qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts)
     seconds["emulator"] = time.perf_counter() - t0
     result, verification, notes = emu, "", []
     if backend == "lava":
@@ -203,16 +176,27 @@ def emulate(
         verification = _verify_equal(emu, result)
     layers = []
     for p in qnet.populations:
+        if not p.spiking:
+            continue
         f, i = ref.spikes[p.name], result.spikes[p.name]
         layers.append(LayerActivity(p.name, float(f.sum()) / n, float(i.sum()) / n,
                                     float(np.mean(f == i))))
     float_acc = int_acc = None
     if labels is not None:
-        out = qnet.outputs[0]
-        s = shifts[out]
-        window = slice(s, s + steps)
-        float_acc = float(np.mean(ref.spikes[out][:, window].sum(1).argmax(1) == labels))
-        int_acc = float(np.mean(result.spikes[out][:, window].sum(1).argmax(1) == labels))
+        out = qnet.population(qnet.outputs[0])
+        window = slice(out.shift_steps, out.shift_steps + steps)
+        if out.spiking:  # class = most output spikes
+            f_score = ref.spikes[out.name][:, window].sum(1)
+            i_score = result.spikes[out.name][:, window].sum(1)
+        else:  # class = highest mean voltage of the readout (emulator's trace: see notes)
+            f_score = ref.voltage[out.name][:, window].mean(1)
+            i_score = emu.voltage[out.name][:, window].mean(1)
+            if backend == "lava":
+                notes.append("Lava returns the readout's final v only; the accuracy uses the "
+                             "emulator's voltage trace, verified equal to Lava in spikes and "
+                             "final state")
+        float_acc = float(np.mean(f_score.argmax(1) == labels))
+        int_acc = float(np.mean(i_score.argmax(1) == labels))
     events = {}
     for ev in emu.events.values():
         for k, v in ev.items():

@@ -19,7 +19,10 @@ def _compile(args) -> int:
     from snn_deploy import api
 
     report = api.compile(args.model, args.target, args.out, profile=args.profile,
-                         chips=args.chips, dt=args.dt, reset=args.reset).to_dict()
+                         chips=args.chips, dt=args.dt, reset=args.reset,
+                         reset_delay=True if args.reset_delay else None,
+                         convention=args.convention, integrator=args.integrator,
+                         calibrate=args.calibrate).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
     print(f"compiled {report['model']['name']} for {report['target']['title']}: "
@@ -103,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dt", type=float, help="time step in seconds, if the model does not say")
     c.add_argument("--reset", choices=("zero", "subtract"),
                    help="reset mode, if the model does not say")
+    c.add_argument("--reset-delay", action="store_true",
+                   help="the reset takes effect one step after the spike (snnTorch's default)")
+    c.add_argument("--integrator", choices=("euler", "exact"),
+                   help="discretization of the time constants, if the model does not say")
+    c.add_argument("--convention", help="the exporter's conventions: nir, snntorch, sinabs, "
+                   "rockpool, norse, norse-1.1, spikingjelly (recognised automatically if possible)")
+    c.add_argument("--calibrate", metavar="DATA",
+                   help="measure state ranges on DATA ('digits' or an .npz with x) to set scales")
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
 

@@ -30,10 +30,13 @@ import numpy as np
 import snn_deploy
 from snn_deploy.artifacts import StagingDir, sha256, write_json
 from snn_deploy.checks import check_formats
+from snn_deploy.data.loader import load_inputs
 from snn_deploy.errors import ResourceError, UnsupportedError, VerificationError
 from snn_deploy.frontend import ImportedModel, import_model
 from snn_deploy.ir.contract import METADATA_KEY
+from snn_deploy.ir.network import weights_equal
 from snn_deploy.ir.normalize import normalize
+from snn_deploy.ir.simulate import calibrate
 from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
@@ -54,6 +57,7 @@ class CompileOptions:
     chips: int | None = None
     overrides: dict = field(default_factory=dict)  # contract fields stated by the user
     headroom: float = DEFAULT_HEADROOM
+    calibrate: str | None = None  # data whose state ranges set the integer scales
 
 
 class StageTimer:
@@ -84,7 +88,14 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         quantizer = QUANTIZERS.get(profile.chip.arithmetic)
         if quantizer is None:
             raise UnsupportedError(f"no quantizer for arithmetic {profile.chip.arithmetic!r}")
-        qnet, qreport, violations = quantizer(net, profile, imported.calibration, opts.headroom)
+        calibration = imported.calibration
+        if opts.calibrate:
+            inputs, _, desc = load_inputs(opts.calibrate, net, imported.data, "train")
+            calibration = {
+                k: {**v, "source": f"measured on {desc}"}
+                for k, v in calibrate(net, inputs).items()
+            }
+        qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom)
     with timer.stage("check"):
         violations = list(violations) + check_formats(qnet, profile)
         plan, resource_violations = plan_cores(qnet, profile)
@@ -134,12 +145,12 @@ def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> 
             if not np.array_equal(getattr(a.params, f.name), getattr(b.params, f.name)):
                 problems.append(f"{a.name}.{f.name}")
     for a, b in zip(qnet.projections, back.projections, strict=True):
-        if not np.array_equal(a.weight, b.weight) or a.params != b.params:
+        if not weights_equal(a.weight, b.weight) or a.params != b.params:
             problems.append(a.name)
     graph = nir.read(folder / "graph.nir")
     renet = normalize(graph, overrides)
     for a, b in zip(net.projections, renet.projections, strict=True):
-        if not np.array_equal(a.weight, b.weight):
+        if not weights_equal(a.weight, b.weight):
             problems.append(f"graph.nir:{a.name}")
     if problems:
         raise VerificationError(
@@ -207,6 +218,7 @@ def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, fo
                     "chips": profile.chip.max_chips},
         "model": {"path": str(opts.model), "sha256": sha256(opts.model), "kind": imported.kind},
         "contract_overrides": dict(opts.overrides),
+        "calibration_data": opts.calibrate,
         "data": imported.data,
         "outputs": list(qnet.outputs),
         "shift_steps": {p.name: p.shift_steps for p in qnet.populations},

@@ -48,17 +48,33 @@ def nonzeros(weight) -> np.ndarray:
     return weight.data if sp.issparse(weight) else np.asarray(weight).ravel()
 
 
+def weights_equal(a, b) -> bool:
+    """Exact equality of two weight matrices, dense or sparse (same storage kind and shape)."""
+    if sp.issparse(a) != sp.issparse(b) or a.shape != b.shape:
+        return False
+    if sp.issparse(a):
+        return (a != b).nnz == 0
+    return bool(np.array_equal(a, b))
+
+
 def synapse_count(weight) -> int:
     """Synapses a weight matrix needs on a chip: every entry if dense, stored entries if sparse."""
     return int(weight.nnz) if sp.issparse(weight) else int(np.asarray(weight).size)
 
 
+INPUT_KINDS = ("spikes", "constant")
+
+
 @dataclass(frozen=True)
 class InputPort:
-    """A source of spikes from outside the network (one per NIR ``Input`` node)."""
+    """A source of spikes from outside the network: one per NIR ``Input`` node (``spikes``),
+    or a ``constant`` port that spikes at every step, which carries the bias of a weight layer
+    into neurons with a synaptic current (``I[t] = alpha I[t-1] + W s[t] + b``: ``b`` is the
+    weight of a synapse from an always-on source). Constant ports need no data."""
 
     name: str
     size: int
+    kind: str = "spikes"
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,7 @@ class Population:
 
     Update at step t, with ``x[t] = sum_p W_p s_p[t - d_p]`` summed over incoming projections::
 
-        I[t] = alpha * I[t-1] + x[t] + current_bias
+        I[t] = alpha * I[t-1] + x[t]
         V[t] = beta * V[t-1] + I[t] + bias          (I[t-1] if current_drive = previous_step)
         s[t] = V[t] > threshold                      (only if spiking)
         V[t] = v_reset where s[t]                    (reset "zero")
@@ -84,13 +100,12 @@ class Population:
     threshold: np.ndarray
     bias: np.ndarray
     v_reset: np.ndarray
-    current_bias: np.ndarray = 0.0
     reset: str = "zero"
     spiking: bool = True
     model: str = "cuba_lif"
 
     def __post_init__(self):
-        for name in ("alpha", "beta", "threshold", "bias", "v_reset", "current_bias"):
+        for name in ("alpha", "beta", "threshold", "bias", "v_reset"):
             arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (self.size,))
             object.__setattr__(self, name, frozen(arr))
 

@@ -1,5 +1,10 @@
 """Float reference simulator of a :class:`DiscreteNetwork` (numpy, float64).
 
+Implements the equations of :class:`Population`; with the contract's ``reset_delay`` (snnTorch's
+default ``reset_delay=True``) a spike at step t resets at step t + 1 instead:
+``V[t] = beta * V[t-1] + I[t] + bias - threshold * s[t-1]`` (subtract), or ``V[t-1]`` replaced by
+``v_reset`` before the decay (zero).
+
 The golden model against which quantization is measured. It runs either in model time (the
 network's own delays, as the training framework ran it) or in chip time (a :class:`ChipTiming`,
 so that its spikes line up step for step with the emulator's).
@@ -16,6 +21,20 @@ from snn_deploy.ir.network import DiscreteNetwork, project
 from snn_deploy.ir.timing import ChipTiming, model_timing
 
 
+def calibrate(network: DiscreteNetwork, inputs: dict, percentile: float = 100.0) -> dict:
+    """Ranges of each population's current I and voltage V (before reset) on ``inputs``:
+    ``{pop: {"max_abs_current", "max_abs_voltage"}}``, the form quantizers read. ``percentile``
+    < 100 ignores the most extreme values (their share is then clipped or wrapped)."""
+    res = simulate(network, inputs, record_state=True)
+    out = {}
+    for name, (cur, volt) in res.state.items():
+        out[name] = {
+            "max_abs_current": float(np.percentile(np.abs(cur), percentile)),
+            "max_abs_voltage": float(np.percentile(np.abs(volt), percentile)),
+        }
+    return out
+
+
 @dataclass(frozen=True)
 class SimResult:
     """``spikes[pop]`` is (batch, steps, size) bool; ``voltage[pop]`` (batch, steps, size) for
@@ -24,13 +43,16 @@ class SimResult:
     spikes: dict
     voltage: dict
     num_steps: int
+    state: dict = None  # pop -> (I, V before reset), each (batch, steps, size), if asked
 
 
 def check_inputs(network, inputs: dict) -> tuple[int, int]:
     """Batch size and number of steps of ``inputs`` (name -> (batch, steps, size) array) for any
-    network product with ``inputs`` ports (float or integer)."""
+    network product with ``inputs`` ports (float or integer); constant ports need no data."""
     shapes = set()
     for port in network.inputs:
+        if port.kind == "constant":
+            continue
         if port.name not in inputs:
             raise ModelError(f"no data for network input '{port.name}'")
         x = np.asarray(inputs[port.name])
@@ -44,12 +66,29 @@ def check_inputs(network, inputs: dict) -> tuple[int, int]:
     return shapes.pop()
 
 
+def input_arrays(network, inputs: dict, steps: int, shifts: dict) -> dict:
+    """Every port's (batch, steps, size) bool array: the data given (cut or zero-padded to
+    ``steps``) and, for constant ports, spikes at every step from the port's shift on."""
+    batch, _ = check_inputs(network, inputs)
+    out = {}
+    for port in network.inputs:
+        a = np.zeros((batch, steps, port.size), dtype=bool)
+        if port.kind == "constant":
+            a[:, shifts.get(port.name, 0):] = True
+        else:
+            x = np.asarray(inputs[port.name]).astype(bool)[:, :steps]
+            a[:, : x.shape[1]] = x
+        out[port.name] = a
+    return out
+
+
 def simulate(
     network: DiscreteNetwork,
     inputs: dict,
     timing: ChipTiming | None = None,
     num_steps: int | None = None,
     record_voltage: tuple[str, ...] = (),
+    record_state: bool = False,
 ) -> SimResult:
     """Run ``network`` on ``inputs``; steps beyond the input length get zero input."""
     batch, in_steps = check_inputs(network, inputs)
@@ -57,9 +96,8 @@ def simulate(
     steps = in_steps if num_steps is None else num_steps
     sizes = {p.name: p.size for p in (*network.inputs, *network.populations)}
     hist = {n: np.zeros((batch, steps, s), dtype=np.float64) for n, s in sizes.items()}
-    for port in network.inputs:
-        x = np.asarray(inputs[port.name], dtype=np.float64)[:, :steps]
-        hist[port.name][:, : x.shape[1]] = x
+    for name, x in input_arrays(network, inputs, steps, timing.shifts).items():
+        hist[name][:] = x
     current = {p.name: np.zeros((batch, p.size)) for p in network.populations}
     volt = {p.name: np.zeros((batch, p.size)) for p in network.populations}
     traces = {
@@ -67,8 +105,11 @@ def simulate(
         for p in network.populations
         if p.name in record_voltage or not p.spiking
     }
+    state = {p.name: (np.zeros((batch, steps, p.size)), np.zeros((batch, steps, p.size)))
+             for p in network.populations} if record_state else None
     incoming = {p.name: network.incoming(p.name) for p in network.populations}
     delays = timing.delays
+    delayed = network.contract.reset_delay
     for t in range(steps):
         for pop in network.populations:
             x = np.zeros((batch, pop.size))
@@ -77,19 +118,27 @@ def simulate(
                 if src_t >= 0:
                     x += project(proj.weight, hist[proj.source][:, src_t])
             i_prev = current[pop.name]
-            i_now = pop.alpha * i_prev + x + pop.current_bias
+            i_now = pop.alpha * i_prev + x
             drive = i_now if network.contract.current_drive == "same_step" else i_prev
-            v = pop.beta * volt[pop.name] + drive + pop.bias
+            v_prev = volt[pop.name]
+            if delayed and pop.spiking and t > 0:  # last step's spike resets now
+                s_prev = hist[pop.name][:, t - 1].astype(bool)
+                if pop.reset == "zero":
+                    v_prev = np.where(s_prev, pop.v_reset, v_prev)
+            v = pop.beta * v_prev + drive + pop.bias
+            if delayed and pop.spiking and t > 0 and pop.reset == "subtract":
+                v = v - s_prev * pop.threshold
             current[pop.name] = i_now
+            if state is not None:
+                state[pop.name][0][:, t] = i_now
+                state[pop.name][1][:, t] = v
             if pop.spiking:
                 s = v > pop.threshold
-                if pop.reset == "zero":
-                    v = np.where(s, pop.v_reset, v)
-                else:
-                    v = v - s * pop.threshold
+                if not delayed:
+                    v = np.where(s, pop.v_reset, v) if pop.reset == "zero" else v - s * pop.threshold
                 hist[pop.name][:, t] = s
             volt[pop.name] = v
             if pop.name in traces:
                 traces[pop.name][:, t] = v
     spikes = {p.name: hist[p.name].astype(bool) for p in network.populations if p.spiking}
-    return SimResult(spikes=spikes, voltage=traces, num_steps=steps)
+    return SimResult(spikes=spikes, voltage=traces, num_steps=steps, state=state)

@@ -1,10 +1,12 @@
 """Place populations on neuro-cores: split what is too large for one core, pack what is small.
 
 Memory model (profile ``[core]``; an estimate where the vendor publishes none, labelled so in the
-profile): a neuron costs ``neuron_bits`` plus, for every incoming synapse (dense storage, zeros
-included), its weight bits (``num_weight_bits``, plus a sign bit in MIXED mode), its delay bits if
-the synapse needs a delay beyond the chip's fixed one, and ``synapse_overhead_bits``. A core holds
-at most ``max_neurons`` neurons and ``memory_bytes`` of them.
+profile): a neuron costs ``neuron_bits`` plus, for every incoming synapse, its weight bits
+(``num_weight_bits``, plus a sign bit in MIXED mode), its delay bits if the synapse needs a delay
+beyond the chip's fixed one, and ``synapse_overhead_bits``. Dense projections store every entry,
+zeros included; sparse ones (lowered convolutions) store their non-zeros, each with the index of
+its source (``ceil(log2(source size))`` bits, our estimate). A neuron's fan-in is its number of
+stored synapses. A core holds at most ``max_neurons`` neurons and ``memory_bytes`` of them.
 
 Placement: populations in network order; each is cut into the fewest equal slices that fit one
 core each, and slices are packed first-fit into consecutive cores, so neighbouring layers share
@@ -16,6 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.errors import Violation
 from snn_deploy.profiles import HardwareProfile
@@ -93,7 +98,16 @@ def synapse_bits(qnet: QuantizedNetwork, profile: HardwareProfile, proj) -> int:
     bits = proj.params.num_weight_bits + (1 if proj.params.sign_mode == "mixed" else 0)
     if proj.delay_steps > num.synapse_delay_steps:
         bits += num.delay_bits
+    if sp.issparse(proj.weight):
+        bits += max(1, math.ceil(math.log2(max(qnet.size_of(proj.source), 2))))
     return bits + profile.core.synapse_overhead_bits
+
+
+def synapses_per_neuron(qnet: QuantizedNetwork, proj) -> int:
+    """Stored synapses of the neuron with the most: all sources if dense, its non-zeros if not."""
+    if sp.issparse(proj.weight):
+        return int(np.diff(proj.weight.indptr).max(initial=0))
+    return qnet.size_of(proj.source)
 
 
 def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
@@ -104,9 +118,9 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
     footprints, slices = [], []
     for pop in qnet.populations:
         incoming = qnet.incoming(pop.name)
-        fan_in = sum(qnet.size_of(p.source) for p in incoming)
+        fan_in = sum(synapses_per_neuron(qnet, p) for p in incoming)
         per_neuron = core.neuron_bits + sum(
-            qnet.size_of(p.source) * synapse_bits(qnet, profile, p) for p in incoming
+            synapses_per_neuron(qnet, p) * synapse_bits(qnet, profile, p) for p in incoming
         )
         per_core = min(core.max_neurons, memory_bits // per_neuron)
         n_cores = math.ceil(pop.size / per_core) if per_core else 0

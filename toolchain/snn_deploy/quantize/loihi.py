@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn_deploy.errors import Violation
-from snn_deploy.ir.network import DiscreteNetwork, Population
+from snn_deploy.ir.network import DiscreteNetwork, Population, nonzeros
 from snn_deploy.ir.timing import chip_timing
 from snn_deploy.numerics.loihi import LoihiNumerics, determine_sign_mode
 from snn_deploy.numerics.ops import round_nearest
@@ -61,7 +62,7 @@ def quantize_loihi(
             pop, incoming, num, profile, (calibration or {}).get(pop.name), headroom
         )
         qpops.append(QPopulation(
-            name=qpop["name"], size=pop.size, model="cuba_lif" if pop.spiking else "cuba_li", params=qpop["params"],
+            name=qpop["name"], size=pop.size, model=pop.model, params=qpop["params"],
             scale=qpop["scale"], shift_steps=timing.shifts[pop.name], spiking=pop.spiking,
         ))
         stats.append(pstats)
@@ -80,7 +81,7 @@ def quantize_loihi(
     qnet = QuantizedNetwork(
         target=profile.name,
         arithmetic=profile.chip.arithmetic,
-        inputs=tuple(QInput(i.name, i.size) for i in net.inputs),
+        inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
         populations=tuple(qpops),
         projections=tuple(qprojs[p.name] for p in net.projections),
         outputs=net.outputs,
@@ -94,23 +95,28 @@ def quantize_loihi(
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
 
 
+def _finite_max(a) -> float:
+    a = np.abs(np.asarray(a, dtype=np.float64))
+    return float(np.max(a[np.isfinite(a)], initial=0.0))
+
+
 def _expected_ranges(pop: Population, incoming, calib: dict | None):
     """Largest |I| and |V| to expect: measured if calibration exists, else worst case."""
     if calib and "max_abs_current" in calib and "max_abs_voltage" in calib:
         c_i = float(calib["max_abs_current"])
-        c_v = max(float(calib["max_abs_voltage"]), float(np.max(np.abs(pop.threshold))))
-        return c_i, c_v, "measured on training data (checkpoint calibration)"
-    drive = np.abs(pop.current_bias).copy()
-    for proj in incoming:
-        drive = drive + np.abs(proj.weight).sum(axis=1)  # every source spiking every step
+        c_v = max(float(calib["max_abs_voltage"]), _finite_max(pop.threshold))
+        return c_i, c_v, calib.get("source", "measured on training data (checkpoint calibration)")
+    drive = np.zeros(pop.size)
+    for proj in incoming:  # every source spiking every step
+        drive = drive + np.asarray(abs(proj.weight).sum(axis=1)).ravel()
     with np.errstate(divide="ignore"):
         c_i = float(np.max(drive / np.maximum(1.0 - pop.alpha, 0.0), initial=0.0))
         c_v = float(np.max((c_i + np.abs(pop.bias)) / np.maximum(1.0 - pop.beta, 0.0), initial=0))
-    c_v = max(c_v, float(np.max(np.abs(pop.threshold))))
+    c_v = max(c_v, _finite_max(pop.threshold))
     why = "worst-case bound (every input spiking every step; no calibration data)"
     if not math.isfinite(c_i) or not math.isfinite(c_v):
         c_i = c_i if math.isfinite(c_i) else float(np.max(drive, initial=0.0)) * 64
-        c_v = c_v if math.isfinite(c_v) else 8.0 * float(np.max(np.abs(pop.threshold)))
+        c_v = c_v if math.isfinite(c_v) else 8.0 * max(_finite_max(pop.threshold), c_i)
         why = "rough bound (no decay, no calibration data): 64 steps of full input, |V| <= 8 theta"
     return c_i, c_v, why
 
@@ -121,20 +127,10 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     vth_max = (1 << num.threshold_bits) - 1
     theta = np.asarray(pop.threshold)
     bias_total = np.asarray(pop.bias, dtype=np.float64).copy()
-    if np.any(pop.current_bias != 0):
-        if np.all(pop.alpha == 0):
-            bias_total = bias_total + pop.current_bias  # I[t] = x + b: b reaches V unchanged
-        else:
-            violations.append(Violation(
-                layer=pop.name, what="bias on the synaptic current", value="non-zero",
-                limit="Loihi 2 LIF bias, which adds to v", relation="has no equivalent in",
-                key=profile.key("neurons", "models"),
-                fix="remove the weight layer's bias, or use neurons without synaptic current "
-                "(alpha = 0), where a current bias equals a voltage bias",
-            ))
+    theta = np.where(np.isfinite(theta), theta, np.inf)
     c_i, c_v, calib_source = _expected_ranges(pop, incoming, calib)
     limits = {}
-    theta_max = float(np.max(theta, initial=0.0))
+    theta_max = _finite_max(theta)
     if theta_max > 0:
         limits["threshold"] = vth_max * (1 << num.threshold_shift) / theta_max
     if c_i > 0:
@@ -143,9 +139,10 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
         limits["voltage headroom"] = state_max / (c_v * headroom)
     top_exp = num.weight_exp_max + num.input_shift
     for proj in incoming:
-        wmax = float(np.max(np.abs(proj.weight), initial=0.0))
+        values = nonzeros(proj.weight)
+        wmax = float(np.max(np.abs(values), initial=0.0))
         if wmax > 0:
-            mode = determine_sign_mode(np.sign(proj.weight))
+            mode = determine_sign_mode(np.sign(values))
             hi = _mantissa_max(num, mode)
             limits[f"weight exponent of '{proj.name}'"] = hi * 2.0**top_exp / wmax
     bmax = float(np.max(np.abs(bias_total), initial=0.0))
@@ -153,9 +150,12 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
         limits["bias range"] = ((1 << (num.bias_mantissa_bits - 1)) - 1) * 2.0**num.bias_exp_max / bmax
     limited_by, scale = min(limits.items(), key=lambda kv: kv[1]) if limits else ("none", 1.0)
 
-    vth = round_nearest(theta * scale / (1 << num.threshold_shift))
-    vth_sat = int(np.count_nonzero((vth < 0) | (vth > vth_max)))
-    vth = np.clip(vth, 0, vth_max)
+    # A non-spiking readout (infinite threshold) gets the largest vth; the headroom keeps its
+    # v below it, so it never spikes.
+    finite = np.isfinite(theta)
+    vth = round_nearest(np.where(finite, theta, 0.0) * scale / (1 << num.threshold_shift))
+    vth_sat = int(np.count_nonzero(finite & ((vth < 0) | (vth > vth_max))))
+    vth = np.where(finite, np.clip(vth, 0, vth_max), vth_max)
     unity = num.decay_unity
     du_raw = round_nearest(unity * (1.0 - pop.alpha)) - num.current_decay_offset
     dv_raw = round_nearest(unity * (1.0 - pop.beta)) - num.voltage_decay_offset
@@ -163,8 +163,11 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     dv = np.clip(dv_raw, 0, unity - 1)
     for label, raw, key in (("current decay du", du_raw, "decay_bits"), ("voltage decay dv", dv_raw,
                                                                           "decay_bits")):
-        if np.any(raw != np.clip(raw, 0, unity - 1)):
-            bad = raw[raw != np.clip(raw, 0, unity - 1)]
+        # One step off the range (no decay, or a complete decay, which Loihi cannot encode)
+        # is a reported rounding of the decay by 1/4096; further is a broken format.
+        far = np.abs(raw - np.clip(raw, 0, unity - 1)) > 1
+        if np.any(far):
+            bad = raw[far]
             violations.append(Violation(
                 layer=pop.name, what=label, value=int(bad[0]), limit=f"0..{unity - 1}",
                 relation="outside", key=profile.key("numerics", key),
@@ -187,13 +190,13 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     beta_int = 1.0 - (dv + num.voltage_decay_offset) / unity
     theta_int = vth * (1 << num.threshold_shift) / scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(theta != 0, np.abs(theta_int - theta) / np.abs(theta), 0.0)
+        rel = np.where(finite & (theta != 0), np.abs(theta_int - theta) / np.abs(theta), 0.0)
     stats = PopulationStats(
         population=pop.name,
         size=pop.size,
         scale=float(scale),
         threshold_float=theta_max,
-        threshold_int=int(np.max(vth, initial=0)),
+        threshold_int=int(np.max(vth, initial=0)),  # vth_max for a non-spiking readout
         threshold_rel_error=float(np.max(rel, initial=0.0)),
         alpha_float=float(np.max(pop.alpha)),
         alpha_int=float(np.max(alpha_int)),
@@ -224,7 +227,8 @@ def _mantissa_max(num: LoihiNumerics, mode: str) -> int:
 
 
 def _quantize_weights(proj, scale: float, num: LoihiNumerics):
-    w = np.asarray(proj.weight)
+    sparse = sp.issparse(proj.weight)
+    w = proj.weight.data if sparse else np.asarray(proj.weight)
     mode = determine_sign_mode(np.sign(w))
     nbits = num.weight_mantissa_bits
     step = num.weight_step(mode, nbits)
@@ -243,9 +247,14 @@ def _quantize_weights(proj, scale: float, num: LoihiNumerics):
     saturated = int(np.count_nonzero((mant < lo_eff) | (mant > hi_eff)))
     mant = np.clip(mant, lo_eff, hi_eff)
     zero_mask = (mant == 0) & (w != 0)
-    examples = tuple(
-        (int(r), int(c), float(w[r, c])) for r, c in np.argwhere(zero_mask)[:_ZEROED_EXAMPLES]
-    )
+    if sparse:
+        rows = np.repeat(np.arange(proj.weight.shape[0]), np.diff(proj.weight.indptr))
+        cols = proj.weight.indices
+        examples = tuple((int(rows[i]), int(cols[i]), float(w[i]))
+                         for i in np.flatnonzero(zero_mask)[:_ZEROED_EXAMPLES])
+    else:
+        examples = tuple((int(r), int(c), float(w[r, c]))
+                         for r, c in np.argwhere(zero_mask)[:_ZEROED_EXAMPLES])
     err = mant * unit - w
     used = int(np.max(np.abs(mant), initial=0)).bit_length()
     stats = WeightStats(
@@ -262,6 +271,9 @@ def _quantize_weights(proj, scale: float, num: LoihiNumerics):
         zeroed=int(np.count_nonzero(zero_mask)),
         zeroed_examples=examples,
     )
+    if sparse:
+        mant = sp.csr_matrix((mant, proj.weight.indices, proj.weight.indptr),
+                             shape=proj.weight.shape)
     return mant, LoihiSynapseParams(weight_exp=exp, num_weight_bits=nbits, sign_mode=mode), stats
 
 

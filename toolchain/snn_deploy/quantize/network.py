@@ -58,8 +58,13 @@ class LoihiSynapseParams:
 
 @dataclass(frozen=True)
 class QInput:
+    """An input port: ``spikes`` from outside, or ``constant`` (spikes every step from chip step
+    ``shift_steps`` on; it carries biases into neurons with a synaptic current)."""
+
     name: str
     size: int
+    kind: str = "spikes"
+    shift_steps: int = 0
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.simulate import check_inputs
+from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.numerics.loihi import LoihiNumerics, prepare_weights
 from snn_deploy.numerics.ops import (
     decay_toward_zero,
@@ -92,6 +92,7 @@ class LoihiEmulator:
         num, qnet = self.num, self.qnet
         batch, in_steps = check_inputs(qnet, inputs)
         steps = in_steps if num_steps is None else int(num_steps)
+        x = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
         unity = num.decay_unity
         pops = qnet.populations
         # Population constants, as Lava's LIF model holds them.
@@ -111,7 +112,6 @@ class LoihiEmulator:
         src_now: dict[str, np.ndarray] = {}
         events = {p.name: {"u_wraps": 0, "v_saturations": 0, "int32_wraps": 0} for p in pops}
         rings = [np.zeros((s.delay, batch, qnet.size_of(s.target)), np.int64) for s in self.synapses]
-        x = {i.name: np.asarray(inputs[i.name]).astype(bool) for i in qnet.inputs}
         for k in range(steps):
             # 1. Every projection delivers the word it accumulated `delay` steps ago.
             a_in = {p.name: np.zeros((batch, p.size), np.int64) for p in pops}
@@ -119,7 +119,7 @@ class LoihiEmulator:
                 a_in[syn.target] = a_in[syn.target] + ring[k % syn.delay]
             # 2. Sources emit this step's spikes: inputs their column k, populations update.
             for i in qnet.inputs:
-                src_now[i.name] = x[i.name][:, k] if k < in_steps else np.zeros((batch, i.size), bool)
+                src_now[i.name] = x[i.name][:, k]
             for p in pops:
                 keep_u, keep_v, bias, vth = consts[p.name]
                 ev = events[p.name]

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import BackendError, UnsupportedError
+from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.quantize.network import QuantizedNetwork
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -119,28 +120,20 @@ def _encode(job: LavaJob, prefix: str, arrays: dict):
     qnet = job.qnet
     if qnet.arithmetic != "loihi":
         raise UnsupportedError(f"the Lava backend runs Loihi arithmetic, not {qnet.arithmetic!r}")
-    batch = {np.asarray(x).shape[0] for x in job.inputs.values()}
-    if len(batch) != 1:
-        raise UnsupportedError("all inputs of a Lava job need the same batch size")
-    batch = batch.pop()
     steps = int(job.num_steps)
+    batch, _ = check_inputs(qnet, job.inputs)
+    x_all = input_arrays(qnet, job.inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
     net = {"num_steps": steps, "record": job.record, "inputs": [], "populations": [],
            "projections": []}
     if job.blocks:
         net["blocks"] = list(job.blocks)
     for inp in qnet.inputs:
-        x = np.asarray(job.inputs[inp.name]).astype(bool)  # (batch, T, n)
-        data = np.zeros((batch * inp.size, steps), dtype=np.int32)
-        t = min(steps, x.shape[1])
+        x = x_all[inp.name]  # (batch, steps, n)
         # sample-major layout: neuron i of sample b sits at b * size + i
-        data[:, :t] = x[:, :t].transpose(0, 2, 1).reshape(batch * inp.size, t)
+        data = x.transpose(0, 2, 1).reshape(batch * inp.size, steps).astype(np.int32)
         arrays[prefix + "in_" + inp.name] = data
         net["inputs"].append({"name": inp.name, "size": batch * inp.size})
     for j, pop in enumerate(qnet.populations):
-        if not pop.spiking:
-            raise UnsupportedError(
-                f"population '{pop.name}' is a non-spiking readout; Lava's LIF always spikes"
-            )
         net["populations"].append({
             "name": pop.name,
             "size": batch * pop.size,
