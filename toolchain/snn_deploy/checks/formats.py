@@ -37,8 +37,10 @@ def _check_loihi(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
     num, neurons, key = profile.numerics, profile.neurons, profile.key
     out: list[Violation] = []
     contract = qnet.contract
-    if contract.reset not in neurons.reset_modes or contract.reset_delay:
-        mode = contract.reset + (" (delayed)" if contract.reset_delay else "")
+    if contract.reset not in neurons.reset_modes or contract.reset_delay or (
+            contract.subtract_recheck):
+        mode = contract.reset + (" (delayed)" if contract.reset_delay else "") + (
+            " (snnTorch re-check)" if contract.subtract_recheck else "")
         out.append(Violation(
             layer="", what="reset mode", value=mode, limit=", ".join(neurons.reset_modes),
             relation="is not one of", key=key("neurons", "reset_modes"),

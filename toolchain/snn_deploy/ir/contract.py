@@ -30,6 +30,9 @@ class DiscretizationContract:
       (snnTorch, the NIR paper's graphs); ``exact`` gives ``decay = exp(-dt/tau)``.
     - ``reset``: ``zero`` sets V to ``v_reset`` after a spike; ``subtract`` subtracts the threshold.
     - ``reset_delay``: snnTorch's ``reset_delay=True`` applies the reset one step late.
+    - ``subtract_recheck``: snnTorch 1.0.0's subtractive reset without delay tests a neuron whose
+      voltage is still above threshold after its last subtraction against ``V - threshold``
+      (its "avoid double reset" term), so it needs twice the threshold to spike again.
     - ``current_drive``: CubaLIF voltage driven by ``I[t]`` (``same_step``, snnTorch) or ``I[t-1]``.
     - ``recurrent_delay_steps``: delay on back edges (1 in every discrete runtime in use).
     - ``threshold``: the spike comparison (``>``, NIR's Threshold).
@@ -40,6 +43,7 @@ class DiscretizationContract:
     integrator: str = "euler"
     reset: str = "zero"
     reset_delay: bool = False
+    subtract_recheck: bool = False
     current_drive: str = "same_step"
     recurrent_delay_steps: int = 1
     threshold: str = ">"
@@ -57,6 +61,8 @@ class DiscretizationContract:
             problems.append(f"current_drive {self.current_drive!r} not in {CURRENT_DRIVES}")
         if self.recurrent_delay_steps < 1:
             problems.append("recurrent_delay_steps must be >= 1")
+        if self.subtract_recheck and (self.reset != "subtract" or self.reset_delay):
+            problems.append("subtract_recheck applies only to reset 'subtract' without delay")
         if self.threshold != ">":
             problems.append(f"threshold comparison {self.threshold!r} is not supported (only '>')")
         if problems:
@@ -88,7 +94,8 @@ class DiscretizationContract:
     def describe(self) -> str:
         return (
             f"dt={self.dt_seconds:g} s, {self.integrator} integrator, reset {self.reset}"
-            f"{' (delayed)' if self.reset_delay else ''}, voltage driven by "
+            f"{' (delayed)' if self.reset_delay else ''}"
+            f"{' (snnTorch re-check)' if self.subtract_recheck else ''}, voltage driven by "
             f"{'I[t]' if self.current_drive == 'same_step' else 'I[t-1]'}, "
             f"recurrent delay {self.recurrent_delay_steps} step(s), spike if V {self.threshold} "
             f"threshold; chosen because: {self.source}"

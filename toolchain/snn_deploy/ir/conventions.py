@@ -164,4 +164,11 @@ def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
         why += f"; {c.note}"
     if overrides:
         why += "; stated by the user: " + ", ".join(f"{k}={v}" for k, v in overrides.items())
-    return dataclasses.replace(contract, **overrides, source=why), convention
+    contract = dataclasses.replace(contract, **overrides, source=why)
+    if (convention is not None and convention.name == "snntorch" and contract.reset == "subtract"
+            and not contract.reset_delay and "subtract_recheck" not in overrides):
+        contract = dataclasses.replace(
+            contract, subtract_recheck=True,
+            source=why + "; snnTorch's subtractive reset re-checks a neuron still above threshold "
+            "(subtract_recheck)")
+    return contract, convention

@@ -66,17 +66,22 @@ def check_inputs(network, inputs: dict) -> tuple[int, int]:
     return shapes.pop()
 
 
-def input_arrays(network, inputs: dict, steps: int, shifts: dict) -> dict:
-    """Every port's (batch, steps, size) bool array: the data given (cut or zero-padded to
-    ``steps``) and, for constant ports, spikes at every step from the port's shift on."""
+def input_arrays(network, inputs: dict, steps: int, shifts: dict, binary: bool = True) -> dict:
+    """Every port's (batch, steps, size) array: the data given (cut or zero-padded to ``steps``)
+    and, for constant ports, spikes at every step from the port's shift on. ``binary`` (chips)
+    requires 0/1 spikes; the float reference also takes graded inputs (currents)."""
     batch, _ = check_inputs(network, inputs)
     out = {}
     for port in network.inputs:
-        a = np.zeros((batch, steps, port.size), dtype=bool)
+        a = np.zeros((batch, steps, port.size), dtype=bool if binary else np.float64)
         if port.kind == "constant":
-            a[:, shifts.get(port.name, 0):] = True
+            a[:, shifts.get(port.name, 0):] = 1
         else:
-            x = np.asarray(inputs[port.name]).astype(bool)[:, :steps]
+            x = np.asarray(inputs[port.name])[:, :steps]
+            if binary and x.dtype != bool and not np.isin(x, (0, 1)).all():
+                raise ModelError(
+                    f"input '{port.name}' holds values other than 0 and 1; the chip takes binary "
+                    "spikes", hint="encode the data as spikes (see snn_deploy.data)")
             a[:, : x.shape[1]] = x
         out[port.name] = a
     return out
@@ -96,7 +101,7 @@ def simulate(
     steps = in_steps if num_steps is None else num_steps
     sizes = {p.name: p.size for p in (*network.inputs, *network.populations)}
     hist = {n: np.zeros((batch, steps, s), dtype=np.float64) for n, s in sizes.items()}
-    for name, x in input_arrays(network, inputs, steps, timing.shifts).items():
+    for name, x in input_arrays(network, inputs, steps, timing.shifts, binary=False).items():
         hist[name][:] = x
     current = {p.name: np.zeros((batch, p.size)) for p in network.populations}
     volt = {p.name: np.zeros((batch, p.size)) for p in network.populations}
@@ -110,6 +115,7 @@ def simulate(
     incoming = {p.name: network.incoming(p.name) for p in network.populations}
     delays = timing.delays
     delayed = network.contract.reset_delay
+    recheck = network.contract.subtract_recheck
     for t in range(steps):
         for pop in network.populations:
             x = np.zeros((batch, pop.size))
@@ -133,7 +139,10 @@ def simulate(
                 state[pop.name][0][:, t] = i_now
                 state[pop.name][1][:, t] = v
             if pop.spiking:
-                s = v > pop.threshold
+                if recheck and pop.reset == "subtract":  # snnTorch: V - theta if still above
+                    s = (v - (volt[pop.name] > pop.threshold) * pop.threshold) > pop.threshold
+                else:
+                    s = v > pop.threshold
                 if not delayed:
                     v = np.where(s, pop.v_reset, v) if pop.reset == "zero" else v - s * pop.threshold
                 hist[pop.name][:, t] = s
