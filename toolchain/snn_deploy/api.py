@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from snn_deploy.artifacts import read_manifest, sha256
+from snn_deploy.artifacts import read_manifest
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.errors import InputFileError, ModelError, VerificationError
 from snn_deploy.flow import CompileOptions, compile_model
@@ -35,6 +35,7 @@ def compile(  # noqa: A001 - the verb users expect
     convention: str | None = None,
     integrator: str | None = None,
     calibrate: str | None = None,
+    steps: int | None = None,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -42,14 +43,16 @@ def compile(  # noqa: A001 - the verb users expect
     ``dt``, ``reset``, ``reset_delay``, ``integrator`` and ``convention`` state the discretization
     where the model does not (see :mod:`snn_deploy.ir.conventions`); ``calibrate`` names data
     ('digits' or an .npz file) on which the float model's state ranges are measured to choose the
-    integer scales (otherwise the checkpoint's calibration, or worst-case bounds)."""
+    integer scales (otherwise the checkpoint's calibration, or worst-case bounds); it is required
+    for an ``.onnx`` ANN, whose weights are normalized on it, and ``steps`` sets how many time
+    steps the converted network's rate-coded inputs last (default 100)."""
     fields = {"dt_seconds": dt, "reset": reset, "reset_delay": reset_delay,
               "convention": convention, "integrator": integrator}
     overrides = {k: v for k, v in fields.items() if v is not None}
     opts = CompileOptions(
         model=str(model), target=target, out=str(out) if out else None,
         profile=str(profile) if profile else None, chips=chips, overrides=overrides,
-        calibrate=calibrate,
+        calibrate=calibrate, steps=steps,
     )
     return compile_model(opts)
 
@@ -119,10 +122,10 @@ def load_artifacts(folder: str | Path):
         if not (folder / name).is_file():
             raise InputFileError(f"{folder}: {name} is missing", hint="compile the model again")
     profile = load_profile(manifest["profile"]["path"])
-    if sha256(profile.path) != manifest["profile"]["sha256"]:
+    if profile.numerics_fingerprint() != manifest["profile"].get("numerics_sha256"):
         raise InputFileError(
-            f"{folder}: profile {profile.path} changed since the model was compiled",
-            hint="compile the model again against the current profile",
+            f"{folder}: the arithmetic of profile {profile.path} changed since the model was "
+            "compiled", hint="compile the model again against the current profile",
         )
     profile = profile.with_chips(int(manifest["profile"]["chips"]))
     qnet = QuantizedNetwork.load(folder / "network.npz")
@@ -236,6 +239,39 @@ def _verify_equal(emu, lava) -> str:
     total = sum(int(s.sum()) for s in emu.spikes.values())
     return (f"verified: Lava and the snn-deploy emulator agree on all {total:,} spikes and on the "
             "final u and v of every neuron")
+
+
+def export_nir(source: str | Path, out: str | Path, *, dt: float | None = None,
+               reset: str | None = None, convention: str | None = None) -> Path:
+    """Write ``source`` as a NIR file: an artifact folder as its integer network (dequantized
+    values, exact integers in node metadata), a model file as its normalized float network;
+    both with the discretization contract in the graph metadata. Written atomically."""
+    import os
+    import tempfile
+
+    import nir
+
+    from snn_deploy.frontend import import_model
+    from snn_deploy.ir.export import network_to_nir, quantized_to_nir
+    from snn_deploy.ir.normalize import normalize
+
+    source, out = Path(source), Path(out)
+    if source.is_dir():
+        _, profile, net, qnet = load_artifacts(source)
+        graph = quantized_to_nir(net, qnet, profile.numerics)
+    else:
+        overrides = {k: v for k, v in {"dt_seconds": dt, "reset": reset,
+                                       "convention": convention}.items() if v is not None}
+        graph = network_to_nir(normalize(import_model(source).graph, overrides))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
 
 
 def rerender_report(folder: str | Path) -> Path:

@@ -22,7 +22,7 @@ def _compile(args) -> int:
                          chips=args.chips, dt=args.dt, reset=args.reset,
                          reset_delay=True if args.reset_delay else None,
                          convention=args.convention, integrator=args.integrator,
-                         calibrate=args.calibrate).to_dict()
+                         calibrate=args.calibrate, steps=args.steps).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
     print(f"compiled {report['model']['name']} for {report['target']['title']}: "
@@ -79,6 +79,16 @@ def _report(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from snn_deploy import api
+
+    out = api.export_nir(args.source, args.out, dt=args.dt, reset=args.reset,
+                         convention=args.convention)
+    kind = "integer network" if __import__("pathlib").Path(args.source).is_dir() else "model"
+    print(f"wrote {out} (NIR 1.0, the {kind} with its discretization contract)")
+    return 0
+
+
 def _targets(args) -> int:
     from snn_deploy.profiles import available_targets, load_profile
 
@@ -98,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="model (.pt or .nir) -> artifact folder for a target")
+    c = sub.add_parser("compile", help="model (.pt, .nir or .onnx) -> artifact folder for a target")
     c.add_argument("model")
     c.add_argument("--target", default="loihi2", help="chip profile name (see `targets`)")
     c.add_argument("--profile", help="a chip profile .toml of your own (overrides --target)")
@@ -114,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "rockpool, norse, norse-1.1, spikingjelly (recognised automatically if possible)")
     c.add_argument("--calibrate", metavar="DATA",
                    help="measure state ranges on DATA ('digits' or an .npz with x) to set scales")
+    c.add_argument("--steps", type=int,
+                   help="time steps of the rate-coded input of a converted ONNX ANN (default 100)")
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
 
@@ -135,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="re-render report.md of an artifact folder")
     r.add_argument("folder")
     r.set_defaults(func=_report)
+
+    x = sub.add_parser("export", help="write a model or a compiled artifact folder as NIR")
+    x.add_argument("source", help="an artifact folder (integer network) or a model file")
+    x.add_argument("-o", "--out", required=True, help="the .nir file to write")
+    x.add_argument("--dt", type=float)
+    x.add_argument("--reset", choices=("zero", "subtract"))
+    x.add_argument("--convention")
+    x.set_defaults(func=_export)
 
     g = sub.add_parser("targets", help="list the chip profiles")
     g.set_defaults(func=_targets)

@@ -58,6 +58,7 @@ class CompileOptions:
     overrides: dict = field(default_factory=dict)  # contract fields stated by the user
     headroom: float = DEFAULT_HEADROOM
     calibrate: str | None = None  # data whose state ranges set the integer scales
+    steps: int | None = None  # input time steps of a converted ANN
 
 
 class StageTimer:
@@ -81,7 +82,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
     timer = StageTimer()
     profile = resolve_profile(opts.target, opts.profile, opts.chips)
     with timer.stage("import_model"):
-        imported = import_model(opts.model)
+        imported = import_model(opts.model, opts.calibrate, opts.steps)
     with timer.stage("normalize"):
         net = normalize(imported.graph, opts.overrides)
     with timer.stage("quantize"):
@@ -215,6 +216,7 @@ def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, fo
         "snn_deploy_version": snn_deploy.__version__,
         "target": profile.name,
         "profile": {"path": profile.path, "sha256": sha256(profile.path),
+                    "numerics_sha256": profile.numerics_fingerprint(),
                     "chips": profile.chip.max_chips},
         "model": {"path": str(opts.model), "sha256": sha256(opts.model), "kind": imported.kind},
         "contract_overrides": dict(opts.overrides),

@@ -91,6 +91,15 @@ class HardwareProfile:
             raise ProfileError(f"--chips must be at least 1, got {n}")
         return dataclasses.replace(self, chip=dataclasses.replace(self.chip, max_chips=n))
 
+    def numerics_fingerprint(self) -> str:
+        """sha256 of the arithmetic (``[chip].arithmetic`` and ``[numerics]``): what an
+        artifact's integers mean. Comments and limits do not change it."""
+        import hashlib
+        import json
+
+        body = {"arithmetic": self.chip.arithmetic, **dataclasses.asdict(self.numerics)}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
     @property
     def total_cores(self) -> int:
         return self.chip.cores_per_chip * self.chip.max_chips

@@ -27,7 +27,10 @@ class ImportedModel:
     notes: tuple[str, ...] = field(default=())
 
 
-def import_model(path: str | Path) -> ImportedModel:
+def import_model(path: str | Path, data: str | None = None, steps: int | None = None
+                 ) -> ImportedModel:
+    """Read a model file. ``data`` ('digits' or an .npz file) and ``steps`` are needed only to
+    convert an ONNX ANN (its weights are normalized on that data; inputs last ``steps``)."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(
@@ -46,7 +49,42 @@ def import_model(path: str | Path) -> ImportedModel:
         from snn_deploy.frontend.nir_file import read_nir
 
         return read_nir(path)
+    if suffix == ".onnx":
+        return _import_onnx(path, data, steps)
     raise InputFileError(
         f"{path}: unknown model file type {suffix or '(no suffix)'!r}",
-        hint="snn-deploy reads .pt/.pth checkpoints and .nir graphs",
+        hint="snn-deploy reads .pt/.pth checkpoints, .nir graphs and .onnx ANNs",
+    )
+
+
+ONNX_STEPS = 100
+
+
+def _import_onnx(path: Path, data: str | None, steps: int | None) -> ImportedModel:
+    from snn_deploy.data.digits import EncodingSpec
+    from snn_deploy.data.loader import load_inputs
+    from snn_deploy.frontend.onnx_model import convert, rates_of, read_onnx
+    from snn_deploy.ir.network import InputPort
+
+    layers, shape = read_onnx(path)
+    if not data:
+        raise InputFileError(
+            f"{path.name}: converting an ANN to spikes needs data to normalize its weights",
+            hint="pass --calibrate digits (or an .npz file with x) to compile",
+        )
+    import math
+
+    spec = EncodingSpec(num_steps=steps or ONNX_STEPS)
+
+    class _Port:  # what load_inputs needs: the network's spike input
+        inputs = (InputPort("input", math.prod(shape)),)
+
+    inputs, _, desc = load_inputs(data, _Port, spec.to_dict(), "train")
+    graph, info = convert(layers, shape, rates_of(inputs["input"]))
+    lam = ", ".join(f"{x:.3g}" for x in info["lambdas"])
+    return ImportedModel(
+        graph=graph, source=str(path), kind="ONNX ANN converted to a rate-coded IF SNN",
+        data=spec.to_dict() if data == "digits" else None,
+        notes=(f"weights normalized on {desc}: {info['percentile']}th percentile of each "
+               f"layer's ReLU activations = {lam} (Rueckauer et al. 2017)",),
     )

@@ -96,6 +96,11 @@ def _rockpool_dt(tau: float, r: float) -> float | None:
     return math.sqrt(lo * hi)
 
 
+def _round_number(x: float) -> bool:
+    mant = x / 10.0 ** math.floor(math.log10(x))
+    return any(abs(mant - m) <= 1e-4 * m for m in (1.0, 2.0, 2.5, 5.0, 10.0))
+
+
 def detect(nodes: dict) -> tuple[Convention, float, str] | None:
     """(convention, dt, why) recognised from the parameters, or None."""
     taus = _taus(nodes)
@@ -116,7 +121,10 @@ def detect(nodes: dict) -> tuple[Convention, float, str] | None:
     if taus and all(not _close(r, 1.0) for _, _, _, r, _, _ in taus):
         dts = [_rockpool_dt(float(t), float(r)) for _, _, tm, rr, _, _ in taus
                for t, r in zip(np.ravel(tm), np.ravel(rr), strict=False)]
-        if dts and all(d is not None for d in dts) and _close(dts, dts[0]):
+        # Any single (tau, r) solves the equation for some dt; Rockpool's is also a round
+        # number (1, 2, 2.5 or 5 times a power of ten), which chance rarely gives.
+        if (dts and all(d is not None for d in dts) and _close(dts, dts[0])
+                and _round_number(dts[0])):
             return (CONVENTIONS["rockpool"], float(dts[0]),
                     f"r = tau exp(-dt/tau)/dt holds with one dt = {dts[0]:.6g} s for every "
                     "neuron: Rockpool's export")
@@ -146,7 +154,9 @@ def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
                 dt = found[1] if found and found[0].name == "rockpool" else None
         else:
             found = detect(graph_nodes)
-            if found:
+            user_dt = overrides.get("dt_seconds")
+            if found and (user_dt is None or found[0].dt_seconds is not None
+                          or _close(found[1], user_dt)):
                 convention, dt, why = found
                 why = f"recognised convention '{convention.name}' ({why})"
             else:
