@@ -36,6 +36,7 @@ def compile(  # noqa: A001 - the verb users expect
     integrator: str | None = None,
     calibrate: str | None = None,
     steps: int | None = None,
+    arch: str | None = None,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -52,7 +53,7 @@ def compile(  # noqa: A001 - the verb users expect
     opts = CompileOptions(
         model=str(model), target=target, out=str(out) if out else None,
         profile=str(profile) if profile else None, chips=chips, overrides=overrides,
-        calibrate=calibrate, steps=steps,
+        calibrate=calibrate, steps=steps, arch=str(arch) if arch else None,
     )
     return compile_model(opts)
 

@@ -22,7 +22,7 @@ def _compile(args) -> int:
                          chips=args.chips, dt=args.dt, reset=args.reset,
                          reset_delay=True if args.reset_delay else None,
                          convention=args.convention, integrator=args.integrator,
-                         calibrate=args.calibrate, steps=args.steps).to_dict()
+                         calibrate=args.calibrate, steps=args.steps, arch=args.arch).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
     print(f"compiled {report['model']['name']} for {report['target']['title']}: "
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure state ranges on DATA ('digits' or an .npz with x) to set scales")
     c.add_argument("--steps", type=int,
                    help="time steps of the rate-coded input of a converted ONNX ANN (default 100)")
+    c.add_argument("--arch", help="architecture description (JSON) of a .pt bare state dict")
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
 

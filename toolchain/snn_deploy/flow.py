@@ -59,6 +59,7 @@ class CompileOptions:
     headroom: float = DEFAULT_HEADROOM
     calibrate: str | None = None  # data whose state ranges set the integer scales
     steps: int | None = None  # input time steps of a converted ANN
+    arch: str | None = None  # architecture description of a bare state dict
 
 
 class StageTimer:
@@ -82,7 +83,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
     timer = StageTimer()
     profile = resolve_profile(opts.target, opts.profile, opts.chips)
     with timer.stage("import_model"):
-        imported = import_model(opts.model, opts.calibrate, opts.steps)
+        imported = import_model(opts.model, opts.calibrate, opts.steps, opts.arch)
     with timer.stage("normalize"):
         net = normalize(imported.graph, opts.overrides)
     with timer.stage("quantize"):

@@ -17,7 +17,8 @@ from snn_deploy.frontend.load import ImportedModel
 FORMAT = "snn-deploy/checkpoint"
 
 
-def load_checkpoint_dict(path: Path) -> dict:
+def load_torch_file(path: Path):
+    """Whatever the file holds, loaded safely (``weights_only=True``)."""
     import torch
 
     try:
@@ -31,12 +32,18 @@ def load_checkpoint_dict(path: Path) -> dict:
             hint="save models with `snn-deploy train` or torch.save(model.to_checkpoint(), path); "
             "snn-deploy never unpickles code",
         ) from None
+    return obj
+
+
+def load_checkpoint_dict(path: Path) -> dict:
+    obj = load_torch_file(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         what = "a dict without the snn-deploy 'format' key" if isinstance(obj, dict) else type(
             obj).__name__
         raise ModelError(
             f"{path.name}: is a PyTorch file but not an snn-deploy checkpoint ({what})",
-            hint="export the model with SpikingMLP.to_checkpoint(), or convert it to NIR first",
+            hint="for a bare state dict pass --arch ARCH.json describing its layers "
+            "(docs/nir-interop.md); or save models with SpikingMLP.to_checkpoint()",
         )
     return obj
 

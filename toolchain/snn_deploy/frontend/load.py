@@ -27,10 +27,11 @@ class ImportedModel:
     notes: tuple[str, ...] = field(default=())
 
 
-def import_model(path: str | Path, data: str | None = None, steps: int | None = None
-                 ) -> ImportedModel:
+def import_model(path: str | Path, data: str | None = None, steps: int | None = None,
+                 arch: str | Path | None = None) -> ImportedModel:
     """Read a model file. ``data`` ('digits' or an .npz file) and ``steps`` are needed only to
-    convert an ONNX ANN (its weights are normalized on that data; inputs last ``steps``)."""
+    convert an ONNX ANN (its weights are normalized on that data; inputs last ``steps``);
+    ``arch`` describes the layers of a ``.pt`` file that holds a bare state dict."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(
@@ -42,8 +43,16 @@ def import_model(path: str | Path, data: str | None = None, steps: int | None = 
                              hint="give the path of a .pt checkpoint or a .nir graph")
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
-        from snn_deploy.frontend.checkpoint import read_checkpoint
+        from snn_deploy.frontend.checkpoint import load_torch_file, read_checkpoint
 
+        if arch:
+            from snn_deploy.frontend.state_dict import read_state_dict
+
+            state = load_torch_file(path)
+            if not isinstance(state, dict):
+                raise InputFileError(f"{path.name}: holds a {type(state).__name__}, not a state "
+                                     "dict", hint="save model.state_dict()")
+            return read_state_dict(path, Path(arch), state)
         return read_checkpoint(path)
     if suffix == ".nir":
         from snn_deploy.frontend.nir_file import read_nir
