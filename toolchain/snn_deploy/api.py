@@ -269,6 +269,9 @@ def export_nir(source: str | Path, out: str | Path, *, dt: float | None = None,
     os.close(fd)
     try:
         nir.write(tmp, graph)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; an export is not
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
