@@ -39,14 +39,39 @@ def network(seed: int = 0) -> QuantizedNetwork:
     pops, projs = [], []
     for i in range(1, 4):
         n = sizes[i]
-        pops.append(QPopulation(names[i], n, "cuba_lif", LoihiLifParams(
-            du=np.full(n, 410), dv=np.full(n, 205), vth=np.full(n, 1000),
-            bias_mant=np.zeros(n, int), bias_exp=np.zeros(n, int)), scale=1.0))
-        projs.append(QProjection(f"dense{i}", names[i - 1], names[i],
-                                 rng.integers(-128, 128, (n, sizes[i - 1])),
-                                 LoihiSynapseParams(0, 8, "mixed")))
-    return QuantizedNetwork("loihi2", "loihi", (QInput("in", 100),), tuple(pops), tuple(projs),
-                            ("lif3",), DiscretizationContract())
+        pops.append(
+            QPopulation(
+                names[i],
+                n,
+                "cuba_lif",
+                LoihiLifParams(
+                    du=np.full(n, 410),
+                    dv=np.full(n, 205),
+                    vth=np.full(n, 1000),
+                    bias_mant=np.zeros(n, int),
+                    bias_exp=np.zeros(n, int),
+                ),
+                scale=1.0,
+            )
+        )
+        projs.append(
+            QProjection(
+                f"dense{i}",
+                names[i - 1],
+                names[i],
+                rng.integers(-128, 128, (n, sizes[i - 1])),
+                LoihiSynapseParams(0, 8, "mixed"),
+            )
+        )
+    return QuantizedNetwork(
+        "loihi2",
+        "loihi",
+        (QInput("in", 100),),
+        tuple(pops),
+        tuple(projs),
+        ("lif3",),
+        DiscretizationContract(),
+    )
 
 
 def main() -> None:
@@ -70,8 +95,10 @@ def main() -> None:
     emu_ms = emu_ms[1:]  # first run warms caches
 
     blocks = (1,) + (a.block,) * a.blocks
-    jobs = [LavaJob(qnet, {"in": x}, steps, record=True, blocks=blocks),
-            LavaJob(qnet, {"in": x}, steps, record=False, blocks=blocks)]
+    jobs = [
+        LavaJob(qnet, {"in": x}, steps, record=True, blocks=blocks),
+        LavaJob(qnet, {"in": x}, steps, record=False, blocks=blocks),
+    ]
     (lava_rec, _), timings = run_lava(jobs)
     for pop in qnet.populations:
         diff = int(np.count_nonzero(lava_rec.spikes[pop.name] != emu.spikes[pop.name]))
@@ -85,15 +112,19 @@ def main() -> None:
     lava_sinks, lava_nosinks = steady(timings[0]), steady(timings[1])
     emu_med = statistics.median(emu_ms)
     print(f"100-200-10 LIF network, {steps} steps, spikes per layer {counts} (identical in both)")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     print(f"{'':38}{'ms/step':>10}")
     print(f"{'snn-deploy emulator (batch 1)':38}{emu_med:>10.3f}")
     print(f"{'Lava 0.10.0 fixed_pt, with sinks':38}{lava_sinks:>10.3f}")
     print(f"{'Lava 0.10.0 fixed_pt, no sinks':38}{lava_nosinks:>10.3f}")
     print(f"{'Lava compile + first step (s)':38}{timings[1]['blocks_s'][0]:>10.2f}")
-    print(f"ratio Lava(no sinks) / emulator: {lava_nosinks / emu_med:.1f}x; "
-          f"Lava(with sinks) / emulator: {lava_sinks / emu_med:.1f}x")
+    print(
+        f"ratio Lava(no sinks) / emulator: {lava_nosinks / emu_med:.1f}x; "
+        f"Lava(with sinks) / emulator: {lava_sinks / emu_med:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def lava_ready():
         pytest.skip(reason)
 
 
-def random_qnet(rng: np.random.Generator, sizes=(24, 32, 24, 10), sign_mode=None) -> QuantizedNetwork:
+def random_qnet(
+    rng: np.random.Generator, sizes=(24, 32, 24, 10), sign_mode=None
+) -> QuantizedNetwork:
     """A layered integer network with parameters spread over the chip's whole ranges, so that
     runs exercise u wrap-around, v saturation, every sign mode and weight exponents -3..+3."""
     names = ["in"] + [f"l{i}" for i in range(1, len(sizes))]
@@ -53,23 +55,44 @@ def random_qnet(rng: np.random.Generator, sizes=(24, 32, 24, 10), sign_mode=None
         dv = int(rng.integers(0, 64) if rng.random() < 0.5 else rng.integers(0, 4096))
         vth = int(rng.integers(0, 2000) if rng.random() < 0.5 else rng.integers(0, 131072))
         bias_on = rng.random() < 0.5
-        pops.append(QPopulation(
-            name=names[i], size=n, model="cuba_lif", scale=1.0,
-            params=LoihiLifParams(
-                du=np.full(n, du), dv=np.full(n, dv), vth=np.full(n, vth),
-                bias_mant=rng.integers(-4096, 4096, n) * bias_on,
-                bias_exp=rng.integers(0, 8, n)),
-        ))
-        mode = sign_mode or str(rng.choice(["mixed", "excitatory", "inhibitory"], p=[.6, .2, .2]))
-        projs.append(QProjection(
-            name=f"w{i}", source=names[i - 1], target=names[i],
-            weight=rng.integers(-300, 301, (n, sizes[i - 1])),
-            params=LoihiSynapseParams(weight_exp=int(rng.integers(-3, 4)),
-                                      num_weight_bits=int(rng.integers(5, 9)), sign_mode=mode),
-        ))
+        pops.append(
+            QPopulation(
+                name=names[i],
+                size=n,
+                model="cuba_lif",
+                scale=1.0,
+                params=LoihiLifParams(
+                    du=np.full(n, du),
+                    dv=np.full(n, dv),
+                    vth=np.full(n, vth),
+                    bias_mant=rng.integers(-4096, 4096, n) * bias_on,
+                    bias_exp=rng.integers(0, 8, n),
+                ),
+            )
+        )
+        mode = sign_mode or str(
+            rng.choice(["mixed", "excitatory", "inhibitory"], p=[0.6, 0.2, 0.2])
+        )
+        projs.append(
+            QProjection(
+                name=f"w{i}",
+                source=names[i - 1],
+                target=names[i],
+                weight=rng.integers(-300, 301, (n, sizes[i - 1])),
+                params=LoihiSynapseParams(
+                    weight_exp=int(rng.integers(-3, 4)),
+                    num_weight_bits=int(rng.integers(5, 9)),
+                    sign_mode=mode,
+                ),
+            )
+        )
     return QuantizedNetwork(
-        target="loihi2", arithmetic="loihi", inputs=(QInput("in", sizes[0]),),
-        populations=tuple(pops), projections=tuple(projs), outputs=(names[-1],),
+        target="loihi2",
+        arithmetic="loihi",
+        inputs=(QInput("in", sizes[0]),),
+        populations=tuple(pops),
+        projections=tuple(projs),
+        outputs=(names[-1],),
         contract=DiscretizationContract(),
     )
 
@@ -80,7 +103,11 @@ def assert_ints_equal(actual, expected, what: str):
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     diff = np.argwhere(actual != expected)
     if diff.size:
-        first = [(tuple(int(i) for i in d), actual[tuple(d)].item(), expected[tuple(d)].item())
-                 for d in diff[:5]]
-        pytest.fail(f"{what}: {len(diff)} of {actual.size} entries differ; first (index, got, "
-                    f"expected): {first}")
+        first = [
+            (tuple(int(i) for i in d), actual[tuple(d)].item(), expected[tuple(d)].item())
+            for d in diff[:5]
+        ]
+        pytest.fail(
+            f"{what}: {len(diff)} of {actual.size} entries differ; first (index, got, "
+            f"expected): {first}"
+        )

@@ -13,8 +13,13 @@ import torch
 
 
 def run_cli(*args, cwd: Path):
-    proc = subprocess.run([sys.executable, "-m", "snn_deploy", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snn_deploy", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -29,8 +34,13 @@ def lif_graph(n_out: int, n_in: int, weight: np.ndarray | None = None) -> nir.NI
     nodes = {
         "input": nir.Input(input_type=np.array([n_in])),
         "fc": nir.Linear(weight=w),
-        "lif": nir.LIF(tau=np.full(n_out, 0.01), r=np.ones(n_out), v_leak=np.zeros(n_out),
-                       v_threshold=np.ones(n_out), v_reset=np.zeros(n_out)),
+        "lif": nir.LIF(
+            tau=np.full(n_out, 0.01),
+            r=np.ones(n_out),
+            v_leak=np.zeros(n_out),
+            v_threshold=np.ones(n_out),
+            v_reset=np.zeros(n_out),
+        ),
         "output": nir.Output(output_type=np.array([n_out])),
     }
     return nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
@@ -108,8 +118,10 @@ def test_layer_larger_than_the_chip(tmp_path):
     p = run_cli("compile", "big.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 4
     assert "big.nir cannot be deployed on Intel Loihi 2" in p.stderr
-    assert ("error: layer 'lif': cores needed for 2,000,000 neurons (at most 8,192 per core) "
-            "245 exceeds 128 (loihi2.toml [chip].cores_per_chip x [chip].max_chips)") in p.stderr
+    assert (
+        "error: layer 'lif': cores needed for 2,000,000 neurons (at most 8,192 per core) "
+        "245 exceeds 128 (loihi2.toml [chip].cores_per_chip x [chip].max_chips)"
+    ) in p.stderr
     assert "hint: make 'lif' smaller, or give the system more chips (--chips 2)" in p.stderr
     assert_nothing_written(tmp_path)
 
@@ -118,8 +130,10 @@ def test_fan_in_too_large_for_one_core(tmp_path):
     nir.write(tmp_path / "wide.nir", lif_graph(2, 200_000))
     p = run_cli("compile", "wide.nir", "--dt", "1e-3", "-o", "out", cwd=tmp_path)
     assert p.returncode == 4
-    assert ("layer 'lif': memory of one neuron (fan-in 200,000 synapses) in bits 1,600,064 "
-            "exceeds 1,572,864 (loihi2.toml [core].memory_bytes)") in p.stderr
+    assert (
+        "layer 'lif': memory of one neuron (fan-in 200,000 synapses) in bits 1,600,064 "
+        "exceeds 1,572,864 (loihi2.toml [core].memory_bytes)"
+    ) in p.stderr
     assert "hint: reduce the fan-in of 'lif'" in p.stderr
     assert_nothing_written(tmp_path)
 

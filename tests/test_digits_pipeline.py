@@ -45,8 +45,10 @@ def test_float_reference_equals_the_torch_model_spike_for_spike(compiled):
     spec = EncodingSpec.from_dict(ckpt["data"])
     x = encode(load_digits_split(spec.split_seed).x_test[:100], spec)
     with torch.no_grad():  # the model is time-major: [T, B, n]
-        expected = {k: v.numpy().astype(bool).transpose(1, 0, 2) for k, v in model.layer_spikes(
-            torch.from_numpy(x.transpose(1, 0, 2)).double()).items()}
+        expected = {
+            k: v.numpy().astype(bool).transpose(1, 0, 2)
+            for k, v in model.layer_spikes(torch.from_numpy(x.transpose(1, 0, 2)).double()).items()
+        }
     net = normalize(import_model(tmp / "model.pt").graph)
     got = simulate(net, {"input": x}).spikes
     assert sum(int(s.sum()) for s in expected.values()) > 1000

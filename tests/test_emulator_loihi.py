@@ -24,10 +24,15 @@ def _oracle(qnet, x, steps):
     pops = {p.name: p for p in qnet.populations}
     state = {n: {"u": [0] * p.size, "v": [0] * p.size} for n, p in pops.items()}
     buf = {pr.name: [0] * qnet.size_of(pr.target) for pr in qnet.projections}
-    W = {pr.name: [[sign_mode_prep(w, pr.params.sign_mode, pr.params.num_weight_bits)
-                    for w in row] for row in pr.weight.tolist()] for pr in qnet.projections}
+    W = {
+        pr.name: [
+            [sign_mode_prep(w, pr.params.sign_mode, pr.params.num_weight_bits) for w in row]
+            for row in pr.weight.tolist()
+        ]
+        for pr in qnet.projections
+    }
     spikes = {n: np.zeros((steps, p.size), bool) for n, p in pops.items()}
-    prev = {qnet.inputs[0].name: None}
+    {qnet.inputs[0].name: None}
     for t in range(steps):
         a_in = {n: [0] * p.size for n, p in pops.items()}
         for pr in qnet.projections:  # each Dense sends what it accumulated last step
@@ -52,8 +57,9 @@ def _oracle(qnet, x, steps):
             spikes[n][t] = s_out
             cur[n] = s_out
         for pr in qnet.projections:  # ... then accumulates this step's spikes for the next
-            acc = [sum(w for w, s in zip(row, cur[pr.source], strict=True) if s)
-                   for row in W[pr.name]]
+            acc = [
+                sum(w for w, s in zip(row, cur[pr.source], strict=True) if s) for row in W[pr.name]
+            ]
             e = pr.params.weight_exp
             buf[pr.name] = [a << e if e > 0 else a >> -e for a in acc]
     return spikes, state
@@ -84,10 +90,13 @@ def test_dense_delivers_one_step_later_and_input_is_not_delayed(loihi2):
 
     from snn_deploy.quantize.network import LoihiLifParams, LoihiSynapseParams
 
-    pop = dataclasses.replace(qnet.populations[0], params=LoihiLifParams(
-        du=[4095], dv=[0], vth=[1000], bias_mant=[0], bias_exp=[0]))
-    proj = dataclasses.replace(qnet.projections[0], weight=[[100]],
-                               params=LoihiSynapseParams(0, 8, "excitatory"))
+    pop = dataclasses.replace(
+        qnet.populations[0],
+        params=LoihiLifParams(du=[4095], dv=[0], vth=[1000], bias_mant=[0], bias_exp=[0]),
+    )
+    proj = dataclasses.replace(
+        qnet.projections[0], weight=[[100]], params=LoihiSynapseParams(0, 8, "excitatory")
+    )
     qnet = dataclasses.replace(qnet, populations=(pop,), projections=(proj,))
     x = np.zeros((1, 4, 1), bool)
     x[0, 0, 0] = True

@@ -27,8 +27,11 @@ def _compare(jobs, results, loihi2):
         for p in job.qnet.populations:
             assert_ints_equal(emu.spikes[p.name], lava.spikes[p.name], f"net {k} {p.name} spikes")
             for var in ("u", "v"):
-                assert_ints_equal(emu.final_state[p.name][var], lava.final_state[p.name][var],
-                                  f"net {k} {p.name} final {var}")
+                assert_ints_equal(
+                    emu.final_state[p.name][var],
+                    lava.final_state[p.name][var],
+                    f"net {k} {p.name} final {var}",
+                )
         yield emu
 
 
@@ -64,13 +67,31 @@ def test_int32_overflow_of_the_synaptic_input_matches_lava(lava_ready, loihi2):
     for exp, mode in ((7, "excitatory"), (6, "inhibitory")):
         n_in = 1100
         lo, hi = (0, 256) if mode == "excitatory" else (-255, 1)
-        pop = QPopulation("l1", 8, "cuba_lif", LoihiLifParams(
-            du=np.full(8, 10), dv=np.full(8, 100), vth=np.full(8, 131071),
-            bias_mant=np.zeros(8, int), bias_exp=np.zeros(8, int)), scale=1.0)
-        proj = QProjection("w1", "in", "l1", rng.integers(lo, hi, (8, n_in)),
-                           LoihiSynapseParams(exp, 8, mode))
-        qnet = QuantizedNetwork("loihi2", "loihi", (QInput("in", n_in),), (pop,), (proj,),
-                                ("l1",), DiscretizationContract())
+        pop = QPopulation(
+            "l1",
+            8,
+            "cuba_lif",
+            LoihiLifParams(
+                du=np.full(8, 10),
+                dv=np.full(8, 100),
+                vth=np.full(8, 131071),
+                bias_mant=np.zeros(8, int),
+                bias_exp=np.zeros(8, int),
+            ),
+            scale=1.0,
+        )
+        proj = QProjection(
+            "w1", "in", "l1", rng.integers(lo, hi, (8, n_in)), LoihiSynapseParams(exp, 8, mode)
+        )
+        qnet = QuantizedNetwork(
+            "loihi2",
+            "loihi",
+            (QInput("in", n_in),),
+            (pop,),
+            (proj,),
+            ("l1",),
+            DiscretizationContract(),
+        )
         jobs.append(LavaJob(qnet, {"in": rng.random((1, 30, n_in)) < 0.9}, 30))
     results, _ = run_lava(jobs)
     wraps = sum(emu.events["l1"]["int32_wraps"] for emu in _compare(jobs, results, loihi2))
@@ -95,13 +116,16 @@ def test_sparse_connections_match_lava(lava_ready, loihi2):
     rng = np.random.default_rng(13)
     qnet = random_qnet(rng, sizes=(30, 40, 12))
     projs = tuple(
-        dataclasses.replace(p, weight=sp.csr_matrix(
-            np.where(rng.random(p.weight.shape) < 0.3, p.weight, 0)))
+        dataclasses.replace(
+            p, weight=sp.csr_matrix(np.where(rng.random(p.weight.shape) < 0.3, p.weight, 0))
+        )
         for p in qnet.projections
     )
     qnet = dataclasses.replace(qnet, projections=projs)
-    jobs = [LavaJob(qnet, {"in": rng.random((1, 60, 30)) < 0.5}, 60),
-            LavaJob(qnet, {"in": rng.random((3, 60, 30)) < 0.5}, 60)]
+    jobs = [
+        LavaJob(qnet, {"in": rng.random((1, 60, 30)) < 0.5}, 60),
+        LavaJob(qnet, {"in": rng.random((3, 60, 30)) < 0.5}, 60),
+    ]
     results, _ = run_lava(jobs)
     total = sum(int(s.sum()) for e in _compare(jobs, results, loihi2) for s in e.spikes.values())
     assert total > 100, "the sparse networks should be active"

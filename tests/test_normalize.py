@@ -2,6 +2,7 @@
 paper's single-LIF golden test (float spike steps 460/510/710/760; on Loihi 461/511/711/761)."""
 
 import dataclasses
+
 import nir
 import numpy as np
 import pytest
@@ -39,15 +40,26 @@ def test_nir_paper_lif_on_loihi2_spikes_where_lava_and_loihi_do(nir_paper, loihi
 
 
 def _graph(meta=None, type_check=True, **lif):
-    params = dict(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2),
-                  v_threshold=np.ones(2), v_reset=np.zeros(2))
+    params = dict(
+        tau=np.full(2, 0.01),
+        r=np.ones(2),
+        v_leak=np.zeros(2),
+        v_threshold=np.ones(2),
+        v_reset=np.zeros(2),
+    )
     params.update(lif)
-    nodes = {"input": nir.Input(input_type=np.array([3])),
-             "fc": nir.Linear(weight=np.full((2, 3), 0.5)),
-             "lif": nir.LIF(**params),
-             "output": nir.Output(output_type=np.array([2]))}
-    return nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")],
-                        metadata=meta or {}, type_check=type_check)
+    nodes = {
+        "input": nir.Input(input_type=np.array([3])),
+        "fc": nir.Linear(weight=np.full((2, 3), 0.5)),
+        "lif": nir.LIF(**params),
+        "output": nir.Output(output_type=np.array([2])),
+    }
+    return nir.NIRGraph(
+        nodes,
+        [("input", "fc"), ("fc", "lif"), ("lif", "output")],
+        metadata=meta or {},
+        type_check=type_check,
+    )
 
 
 def test_contract_comes_from_metadata_and_says_why():
@@ -72,8 +84,10 @@ def test_euler_discretization_folds_gains_into_weights():
 
 
 def test_scalar_parameters_are_broadcast():
-    scalars = {k: np.array(v) for k, v in
-               dict(tau=0.02, r=1.0, v_leak=0.0, v_threshold=2.0, v_reset=0.0).items()}
+    scalars = {
+        k: np.array(v)
+        for k, v in dict(tau=0.02, r=1.0, v_leak=0.0, v_threshold=2.0, v_reset=0.0).items()
+    }
     # nir's own type check refuses 0-d parameters (NIR#176); exporters skip it, so do we
     net = normalize(_graph(type_check=False, **scalars), {"dt_seconds": 1e-3})
     assert net.populations[0].size == 2
@@ -81,12 +95,15 @@ def test_scalar_parameters_are_broadcast():
 
 
 def test_recurrent_edges_get_the_contract_delay():
-    nodes = {"input": nir.Input(input_type=np.array([2])),
-             "fc": nir.Linear(weight=np.eye(2)),
-             "lif": nir.LIF(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2),
-                            v_threshold=np.ones(2)),
-             "rec": nir.Linear(weight=np.ones((2, 2))),
-             "output": nir.Output(output_type=np.array([2]))}
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "fc": nir.Linear(weight=np.eye(2)),
+        "lif": nir.LIF(
+            tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)
+        ),
+        "rec": nir.Linear(weight=np.ones((2, 2))),
+        "output": nir.Output(output_type=np.array([2])),
+    }
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")]
     net = normalize(nir.NIRGraph(nodes, edges), {"dt_seconds": 1e-3})
     delays = {p.name: p.delay_steps for p in net.projections}
@@ -111,8 +128,11 @@ def test_malformed_graphs_get_one_clear_error_each():
     with pytest.raises(UnsupportedError, match="node 'fc' has type Mystery, which snn-deploy"):
         normalize(g, dt)
     lif = _graph().nodes["lif"]
-    cycle = nir.NIRGraph({"lif": lif, "rec": nir.Linear(weight=np.ones((2, 2)))},
-                         [("lif", "rec"), ("rec", "lif")], type_check=False)
+    cycle = nir.NIRGraph(
+        {"lif": lif, "rec": nir.Linear(weight=np.ones((2, 2)))},
+        [("lif", "rec"), ("rec", "lif")],
+        type_check=False,
+    )
     with pytest.raises(ModelError, match="no Input node"):
         normalize(cycle, dt)
     g = _graph()
@@ -142,11 +162,21 @@ def test_affine_bias_into_a_plain_lif_becomes_a_voltage_bias(loihi2):
 
 
 def test_affine_bias_into_a_cuba_neuron_becomes_a_constant_input(loihi2):
-    lif = dict(tau_syn=np.full(2, 2e-3), tau_mem=np.full(2, 1e-2), r=np.ones(2),
-               v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2))
-    nodes = {"input": nir.Input(input_type=np.array([3])),
-             "fc": nir.Affine(weight=np.full((2, 3), 2.0), bias=np.array([3.0, -1.0])),
-             "lif": nir.CubaLIF(**lif), "output": nir.Output(output_type=np.array([2]))}
+    lif = dict(
+        tau_syn=np.full(2, 2e-3),
+        tau_mem=np.full(2, 1e-2),
+        r=np.ones(2),
+        v_leak=np.zeros(2),
+        v_threshold=np.ones(2),
+        v_reset=np.zeros(2),
+        w_in=np.ones(2),
+    )
+    nodes = {
+        "input": nir.Input(input_type=np.array([3])),
+        "fc": nir.Affine(weight=np.full((2, 3), 2.0), bias=np.array([3.0, -1.0])),
+        "lif": nir.CubaLIF(**lif),
+        "output": nir.Output(output_type=np.array([2])),
+    }
     g = nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
     net = normalize(g, {"dt_seconds": 1e-3})
     assert [(i.name, i.kind) for i in net.inputs] == [("input", "spikes"), ("bias:lif", "constant")]

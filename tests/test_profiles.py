@@ -28,7 +28,8 @@ def test_every_number_in_every_profile_cites_a_source():
         for i, line in enumerate(path.read_text().splitlines(), 1):
             if number.match(line):
                 assert "#" in line and len(line.split("#", 1)[1].strip()) > 5, (
-                    f"{path.name}:{i} has no source comment: {line!r}")
+                    f"{path.name}:{i} has no source comment: {line!r}"
+                )
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -43,8 +44,11 @@ def _loihi2_text() -> str:
 
 def test_unknown_key_is_named_with_accepted_keys(tmp_path):
     text = _loihi2_text().replace("max_neurons = 8192", "max_neuron = 8192")
-    with pytest.raises(ProfileError, match=r"chip.toml: unknown key \[core\]\.max_neuron; "
-                                           r"accepted keys in \[core\]: .*max_neurons"):
+    with pytest.raises(
+        ProfileError,
+        match=r"chip.toml: unknown key \[core\]\.max_neuron; "
+        r"accepted keys in \[core\]: .*max_neurons",
+    ):
         load_profile(_write(tmp_path, text))
 
 

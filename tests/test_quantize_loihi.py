@@ -18,8 +18,11 @@ def float_net(weights, alpha=0.5, beta=0.875, theta=1.0):
     n_out, n_in = weights.shape
     return DiscreteNetwork(
         inputs=(InputPort("in", n_in),),
-        populations=(Population("hidden", n_out, alpha=alpha, beta=beta, threshold=theta,
-                                bias=0.0, v_reset=0.0),),
+        populations=(
+            Population(
+                "hidden", n_out, alpha=alpha, beta=beta, threshold=theta, bias=0.0, v_reset=0.0
+            ),
+        ),
         projections=(Projection("fc", "in", "hidden", weights),),
         outputs=("hidden",),
         contract=DiscretizationContract(),
@@ -27,8 +30,11 @@ def float_net(weights, alpha=0.5, beta=0.875, theta=1.0):
 
 
 def test_decays_and_threshold_of_the_digits_neurons_are_exact(loihi2):
-    qnet, rep, viol = quantize_loihi(float_net(np.full((4, 3), 0.3)), loihi2,
-                                     {"hidden": {"max_abs_current": 2.0, "max_abs_voltage": 4.0}})
+    qnet, rep, viol = quantize_loihi(
+        float_net(np.full((4, 3), 0.3)),
+        loihi2,
+        {"hidden": {"max_abs_current": 2.0, "max_abs_voltage": 4.0}},
+    )
     q = qnet.populations[0].params
     assert viol == ()
     assert q.du.tolist() == [2047] * 4 and q.dv.tolist() == [512] * 4
@@ -57,8 +63,11 @@ def test_quantized_weights_are_left_unchanged_by_the_chip(loihi2):
             qnet, rep, viol = quantize_loihi(float_net(ww), loihi2)
             proj = qnet.projections[0]
             p = proj.params
-            assert_ints_equal(prepare_weights(proj.weight, p.sign_mode, p.num_weight_bits,
-                                              loihi2.numerics), proj.weight, "chip-side weights")
+            assert_ints_equal(
+                prepare_weights(proj.weight, p.sign_mode, p.num_weight_bits, loihi2.numerics),
+                proj.weight,
+                "chip-side weights",
+            )
             assert check_formats(qnet, loihi2) == []
             assert rep.populations[0].weights[0].saturated == 0
             assert rep.populations[0].weights[0].rms_error_relative < 0.004
@@ -77,8 +86,9 @@ def test_sparse_weights_keep_their_pattern_and_report_on_their_synapses(loihi2):
 
 def test_non_spiking_readout_gets_the_largest_threshold_and_headroom(loihi2):
     net = float_net(np.full((3, 2), 0.5), theta=np.inf)
-    net = dataclasses.replace(net, populations=(dataclasses.replace(
-        net.populations[0], spiking=False, model="cuba_li"),))
+    net = dataclasses.replace(
+        net, populations=(dataclasses.replace(net.populations[0], spiking=False, model="cuba_li"),)
+    )
     qnet, rep, viol = quantize_loihi(net, loihi2)
     assert viol == () and qnet.populations[0].model == "cuba_li"
     assert qnet.populations[0].params.vth.tolist() == [131071] * 3
@@ -88,13 +98,23 @@ def test_non_spiking_readout_gets_the_largest_threshold_and_headroom(loihi2):
 def test_format_check_collects_every_violation(loihi2):
     qnet = random_qnet(np.random.default_rng(1), sizes=(4, 3))
     pop, proj = qnet.populations[0], qnet.projections[0]
-    bad_pop = dataclasses.replace(pop, params=LoihiLifParams(
-        du=[5000, 1, 1], dv=[1, 1, 1], vth=[200000] * 3, bias_mant=[5000, 0, 0], bias_exp=[9, 0, 0]))
-    bad_proj = dataclasses.replace(proj, weight=np.full((3, 4), 255), delay_steps=100,
-                                   params=LoihiSynapseParams(9, 8, "mixed"))
+    bad_pop = dataclasses.replace(
+        pop,
+        params=LoihiLifParams(
+            du=[5000, 1, 1],
+            dv=[1, 1, 1],
+            vth=[200000] * 3,
+            bias_mant=[5000, 0, 0],
+            bias_exp=[9, 0, 0],
+        ),
+    )
+    bad_proj = dataclasses.replace(
+        proj, weight=np.full((3, 4), 255), delay_steps=100, params=LoihiSynapseParams(9, 8, "mixed")
+    )
     contract = DiscretizationContract(reset="subtract", current_drive="previous_step")
-    qnet = dataclasses.replace(qnet, populations=(bad_pop,), projections=(bad_proj,),
-                               contract=contract)
+    qnet = dataclasses.replace(
+        qnet, populations=(bad_pop,), projections=(bad_proj,), contract=contract
+    )
     text = "\n".join(v.format() for v in check_formats(qnet, loihi2))
     for expected in (
         "reset mode subtract is not one of zero (loihi2.toml [neurons].reset_modes)",

@@ -31,22 +31,33 @@ def _chain(*pairs, in_shape=(3,), extra_edges=()):
     return nir.NIRGraph(nodes, edges + list(extra_edges), type_check=False)
 
 
-@pytest.mark.parametrize("case", [
-    dict(c_in=2, c_out=3, k=3, stride=1, padding=1, dilation=1, groups=1, size=(6, 5)),
-    dict(c_in=2, c_out=4, k=5, stride=2, padding=1, dilation=1, groups=1, size=(9, 9)),
-    dict(c_in=4, c_out=4, k=3, stride=1, padding=2, dilation=2, groups=2, size=(7, 8)),
-    dict(c_in=3, c_out=2, k=3, stride=1, padding="same", dilation=1, groups=1, size=(5, 5)),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(c_in=2, c_out=3, k=3, stride=1, padding=1, dilation=1, groups=1, size=(6, 5)),
+        dict(c_in=2, c_out=4, k=5, stride=2, padding=1, dilation=1, groups=1, size=(9, 9)),
+        dict(c_in=4, c_out=4, k=3, stride=1, padding=2, dilation=2, groups=2, size=(7, 8)),
+        dict(c_in=3, c_out=2, k=3, stride=1, padding="same", dilation=1, groups=1, size=(5, 5)),
+    ],
+)
 def test_conv2d_lowering_equals_torch(case):
     rng = np.random.default_rng(0)
     w = rng.normal(size=(case["c_out"], case["c_in"] // case["groups"], case["k"], case["k"]))
     b = rng.normal(size=case["c_out"])
-    node = nir.Conv2d(case["size"], w, case["stride"], case["padding"], case["dilation"],
-                      case["groups"], b)
+    node = nir.Conv2d(
+        case["size"], w, case["stride"], case["padding"], case["dilation"], case["groups"], b
+    )
     op = lower("c", node, (case["c_in"], *case["size"]))
     x = rng.normal(size=(2, case["c_in"], *case["size"]))
-    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
-                        case["stride"], case["padding"], case["dilation"], case["groups"]).numpy()
+    expected = F.conv2d(
+        torch.from_numpy(x),
+        torch.from_numpy(w),
+        torch.from_numpy(b),
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        case["groups"],
+    ).numpy()
     got = np.asarray((op.matrix @ x.reshape(2, -1).T).T) + op.bias
     assert op.out_shape == expected.shape[1:]
     np.testing.assert_allclose(got, expected.reshape(2, -1), atol=1e-10)
@@ -58,22 +69,34 @@ def test_conv1d_and_pooling_lowering_equal_torch():
     op = lower("c", nir.Conv1d(10, w, 2, 1, 1, 1, b), (2, 10))
     x = rng.normal(size=(2, 2, 10))
     ref = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), 2, 1).numpy()
-    np.testing.assert_allclose(np.asarray((op.matrix @ x.reshape(2, -1).T).T) + op.bias,
-                               ref.reshape(2, -1), atol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray((op.matrix @ x.reshape(2, -1).T).T) + op.bias, ref.reshape(2, -1), atol=1e-10
+    )
     x = rng.normal(size=(2, 3, 6, 7))
     for cls, k, s, p in ((nir.SumPool2d, 2, 2, 0), (nir.AvgPool2d, 3, 2, 1)):
-        op = lower("p", cls(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                            padding=np.array([p, p])), (3, 6, 7))
+        op = lower(
+            "p",
+            cls(kernel_size=np.array([k, k]), stride=np.array([s, s]), padding=np.array([p, p])),
+            (3, 6, 7),
+        )
         ref = F.avg_pool2d(torch.from_numpy(x), k, s, p, count_include_pad=True).numpy()
         if cls is nir.SumPool2d:
             ref = ref * k * k
-        np.testing.assert_allclose(np.asarray((op.matrix @ x.reshape(2, -1).T).T),
-                                   ref.reshape(2, -1), atol=1e-10)
+        np.testing.assert_allclose(
+            np.asarray((op.matrix @ x.reshape(2, -1).T).T), ref.reshape(2, -1), atol=1e-10
+        )
 
 
 def _cuba(n, **kw):
-    p = dict(tau_syn=np.full(n, 2e-3), tau_mem=np.full(n, 1e-2), r=np.ones(n), v_leak=np.zeros(n),
-             v_threshold=np.ones(n), v_reset=np.zeros(n), w_in=np.ones(n))
+    p = dict(
+        tau_syn=np.full(n, 2e-3),
+        tau_mem=np.full(n, 1e-2),
+        r=np.ones(n),
+        v_leak=np.zeros(n),
+        v_threshold=np.ones(n),
+        v_reset=np.zeros(n),
+        w_in=np.ones(n),
+    )
     p.update(kw)
     return nir.CubaLIF(**p)
 
@@ -81,39 +104,78 @@ def _cuba(n, **kw):
 def test_nested_graph_and_dotted_names_give_the_same_network():
     w_in, w_rec = np.full((2, 3), 4.0), np.full((2, 2), -0.5)
     sub = nir.NIRGraph(
-        {"input": nir.Input(input_type={"input": np.array([2])}), "lif": _cuba(2),
-         "w_rec": nir.Linear(weight=w_rec), "output": nir.Output(output_type={"output": np.array([2])})},
+        {
+            "input": nir.Input(input_type={"input": np.array([2])}),
+            "lif": _cuba(2),
+            "w_rec": nir.Linear(weight=w_rec),
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
         [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-        type_check=False)
+        type_check=False,
+    )
     nested = nir.NIRGraph(
-        {"input": nir.Input(input_type={"input": np.array([3])}), "fc": nir.Linear(weight=w_in),
-         "rnn": sub, "output": nir.Output(output_type={"output": np.array([2])})},
-        [("input", "fc"), ("fc", "rnn"), ("rnn", "output")], type_check=False)
+        {
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "fc": nir.Linear(weight=w_in),
+            "rnn": sub,
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
+        [("input", "fc"), ("fc", "rnn"), ("rnn", "output")],
+        type_check=False,
+    )
     flat = nir.NIRGraph(
-        {"input": nir.Input(input_type={"input": np.array([3])}), "fc": nir.Linear(weight=w_in),
-         "rnn.lif": _cuba(2), "rnn.w_rec": nir.Linear(weight=w_rec),
-         "output": nir.Output(output_type={"output": np.array([2])})},
-        [("input", "fc"), ("fc", "rnn.lif"), ("rnn.lif", "rnn.w_rec"), ("rnn.w_rec", "rnn.lif"),
-         ("rnn.lif", "output")], type_check=False)
+        {
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "fc": nir.Linear(weight=w_in),
+            "rnn.lif": _cuba(2),
+            "rnn.w_rec": nir.Linear(weight=w_rec),
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
+        [
+            ("input", "fc"),
+            ("fc", "rnn.lif"),
+            ("rnn.lif", "rnn.w_rec"),
+            ("rnn.w_rec", "rnn.lif"),
+            ("rnn.lif", "output"),
+        ],
+        type_check=False,
+    )
     a, b = normalize(nested, DT), normalize(flat, DT)
     assert [p.name for p in a.populations] == [p.name for p in b.populations] == ["rnn.lif"]
-    assert {(p.name, p.source, p.target, p.delay_steps) for p in a.projections} == {
-        (p.name, p.source, p.target, p.delay_steps) for p in b.projections} == {
-        ("fc", "input", "rnn.lif", 0), ("rnn.w_rec", "rnn.lif", "rnn.lif", 1)}
+    assert (
+        {(p.name, p.source, p.target, p.delay_steps) for p in a.projections}
+        == {(p.name, p.source, p.target, p.delay_steps) for p in b.projections}
+        == {("fc", "input", "rnn.lif", 0), ("rnn.w_rec", "rnn.lif", "rnn.lif", 1)}
+    )
     x = np.random.default_rng(2).random((2, 40, 3)) < 0.4
-    np.testing.assert_array_equal(simulate(a, {"input": x}).spikes["rnn.lif"],
-                                  simulate(b, {"input": x}).spikes["rnn.lif"])
+    np.testing.assert_array_equal(
+        simulate(a, {"input": x}).spikes["rnn.lif"], simulate(b, {"input": x}).spikes["rnn.lif"]
+    )
 
 
 def test_fan_in_edges_are_summed_and_delay_nodes_delay():
-    nodes = {"input": nir.Input(input_type={"input": np.array([2])}),
-             "a": nir.Linear(weight=np.eye(2) * 2.0), "b": nir.Linear(weight=np.eye(2) * 3.0),
-             "d": nir.Delay(delay=np.full(2, 3e-3)),
-             "lif": nir.LIF(tau=np.full(2, 1e-2), r=np.full(2, 10.0), v_leak=np.zeros(2),
-                            v_threshold=np.full(2, 100.0), v_reset=np.zeros(2)),
-             "output": nir.Output(output_type={"output": np.array([2])})}
-    edges = [("input", "a"), ("input", "b"), ("b", "d"), ("a", "lif"), ("d", "lif"),
-             ("lif", "output")]
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2])}),
+        "a": nir.Linear(weight=np.eye(2) * 2.0),
+        "b": nir.Linear(weight=np.eye(2) * 3.0),
+        "d": nir.Delay(delay=np.full(2, 3e-3)),
+        "lif": nir.LIF(
+            tau=np.full(2, 1e-2),
+            r=np.full(2, 10.0),
+            v_leak=np.zeros(2),
+            v_threshold=np.full(2, 100.0),
+            v_reset=np.zeros(2),
+        ),
+        "output": nir.Output(output_type={"output": np.array([2])}),
+    }
+    edges = [
+        ("input", "a"),
+        ("input", "b"),
+        ("b", "d"),
+        ("a", "lif"),
+        ("d", "lif"),
+        ("lif", "output"),
+    ]
     net = normalize(nir.NIRGraph(nodes, edges, type_check=False), DT)
     got = {p.delay_steps: p.weight for p in net.projections}
     np.testing.assert_allclose(got[0], np.eye(2) * 2.0)  # r dt/tau = 1
@@ -131,12 +193,18 @@ def test_each_neuron_node_follows_its_equation(kind):
         "IF": nir.IF(r=np.full(n, 500.0), v_threshold=np.ones(n), v_reset=np.zeros(n)),
         "I": nir.I(r=np.full(n, 500.0)),
         "LI": nir.LI(tau=np.full(n, 1e-2), r=np.full(n, 5.0), v_leak=np.zeros(n)),
-        "CubaLI": nir.CubaLI(tau_syn=np.full(n, 2e-3), tau_mem=np.full(n, 1e-2), r=np.ones(n),
-                             v_leak=np.zeros(n), w_in=np.full(n, 2.0)),
+        "CubaLI": nir.CubaLI(
+            tau_syn=np.full(n, 2e-3),
+            tau_mem=np.full(n, 1e-2),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            w_in=np.full(n, 2.0),
+        ),
         "Threshold": nir.Threshold(threshold=np.full(n, 0.5)),
     }[kind]
-    net = normalize(_chain(("w", nir.Linear(weight=np.eye(n))), ("n", node), in_shape=(n,)),
-                    {"dt_seconds": dt})
+    net = normalize(
+        _chain(("w", nir.Linear(weight=np.eye(n))), ("n", node), in_shape=(n,)), {"dt_seconds": dt}
+    )
     x = np.random.default_rng(3).random((1, 30, n)) < 0.5
     res = simulate(net, {"input": x}, record_voltage=("n",))
     i = v = np.zeros(n)
@@ -161,9 +229,20 @@ def test_each_neuron_node_follows_its_equation(kind):
 
 
 def test_batch_dimension_on_the_input_is_stripped():
-    g = _chain(("w", nir.Linear(weight=np.ones((2, 4)))),
-               ("lif", nir.LIF(tau=np.full(2, 1e-2), r=np.ones(2), v_leak=np.zeros(2),
-                               v_threshold=np.ones(2), v_reset=np.zeros(2))), in_shape=(1, 4))
+    g = _chain(
+        ("w", nir.Linear(weight=np.ones((2, 4)))),
+        (
+            "lif",
+            nir.LIF(
+                tau=np.full(2, 1e-2),
+                r=np.ones(2),
+                v_leak=np.zeros(2),
+                v_threshold=np.ones(2),
+                v_reset=np.zeros(2),
+            ),
+        ),
+        in_shape=(1, 4),
+    )
     net = normalize(g, DT)
     assert net.inputs[0].size == 4
     assert any("batch dimension of 1 stripped" in n for n in net.notes)
@@ -174,8 +253,9 @@ def test_conventions_are_recognised_or_asked_for(nir_paper):
     assert "recognised convention 'sinabs'" in cnn.contract.source
     assert (cnn.contract.dt_seconds, cnn.contract.reset) == (1.0, "subtract")
     br = normalize(nir.read(nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir"))
-    assert "recognised convention 'snntorch'" in br.contract.source and \
-        br.contract.dt_seconds == 1e-4
+    assert (
+        "recognised convention 'snntorch'" in br.contract.source and br.contract.dt_seconds == 1e-4
+    )
     rp = normalize(nir.read(nir_paper / "01_lif" / "lif_rockpool.nir", type_check=False))
     assert "recognised convention 'rockpool'" in rp.contract.source
     assert rp.contract.dt_seconds == pytest.approx(1e-4, rel=1e-4)
@@ -185,8 +265,13 @@ def test_conventions_are_recognised_or_asked_for(nir_paper):
 
 def test_norse_1_1_tau_bug_is_undone_when_stated():
     dt = 1e-3
-    bad = nir.LIF(tau=np.full(2, dt * 0.01), r=np.ones(2), v_leak=np.zeros(2),
-                  v_threshold=np.ones(2), v_reset=np.zeros(2))  # Norse 1.1.0 writes dt * tau
+    bad = nir.LIF(
+        tau=np.full(2, dt * 0.01),
+        r=np.ones(2),
+        v_leak=np.zeros(2),
+        v_threshold=np.ones(2),
+        v_reset=np.zeros(2),
+    )  # Norse 1.1.0 writes dt * tau
     g = _chain(("w", nir.Linear(weight=np.eye(2))), ("lif", bad), in_shape=(2,))
     net = normalize(g, {"convention": "norse-1.1", "dt_seconds": dt})
     np.testing.assert_allclose(net.populations[0].beta, 1 - dt / 0.01)
@@ -220,8 +305,9 @@ def test_braille_graphs_compile_and_emulate(nir_paper, synthetic, name, tmp_path
 
 def test_sinabs_cnn_compiles_and_emulates(nir_paper, synthetic, tmp_path):
     graph = nir_paper / "02_cnn" / "cnn_sinabs.nir"
-    report = api.compile(graph, "loihi2", tmp_path / "cnn", reset="zero",
-                         calibrate=str(synthetic / "cnn.npz")).to_dict()
+    report = api.compile(
+        graph, "loihi2", tmp_path / "cnn", reset="zero", calibrate=str(synthetic / "cnn.npz")
+    ).to_dict()
     pops = report["network"]["populations"]
     assert [p["name"] for p in pops] == ["1", "3", "6", "10", "12"]
     assert report["network"]["neurons"] == 16 * 16 * 16 * 2 + 8 * 8 * 8 + 256 + 10
@@ -238,8 +324,13 @@ def test_braille_and_cnn_agree_with_lava(nir_paper, synthetic, tmp_path, lava_re
     api.compile(graph, "loihi2", tmp_path / "b", calibrate=data)
     s = api.emulate(tmp_path / "b", data=data, backend="lava", samples=4)
     assert s.verification.startswith("verified")
-    api.compile(nir_paper / "02_cnn" / "cnn_sinabs.nir", "loihi2", tmp_path / "c", reset="zero",
-                calibrate=str(synthetic / "cnn.npz"))
+    api.compile(
+        nir_paper / "02_cnn" / "cnn_sinabs.nir",
+        "loihi2",
+        tmp_path / "c",
+        reset="zero",
+        calibrate=str(synthetic / "cnn.npz"),
+    )
     s = api.emulate(tmp_path / "c", data=str(synthetic / "cnn.npz"), backend="lava", samples=2)
     assert s.verification.startswith("verified")
     assert math.isfinite(s.seconds["lava"])

@@ -3,7 +3,6 @@ digits, exported by torch.onnx.export, stay within 2 points of the ANN's accurac
 
 import warnings
 
-import numpy as np
 import onnx
 import pytest
 import torch
@@ -36,16 +35,26 @@ def _train_and_export(model, path, shape, epochs=150):
 def test_converted_ann_within_two_points_on_loihi2(tmp_path, arch):
     torch.manual_seed(0)
     if arch == "mlp":
-        model, shape = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
-                                           torch.nn.Linear(64, 10)), (64,)
+        model, shape = (
+            torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)),
+            (64,),
+        )
     else:
-        model, shape = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(128, 10)), (1, 8, 8)
+        model, shape = (
+            torch.nn.Sequential(
+                torch.nn.Conv2d(1, 8, 3, padding=1),
+                torch.nn.ReLU(),
+                torch.nn.AvgPool2d(2),
+                torch.nn.Flatten(),
+                torch.nn.Linear(128, 10),
+            ),
+            (1, 8, 8),
+        )
     ann_acc = _train_and_export(model, tmp_path / "ann.onnx", shape)
     assert ann_acc > 0.9
-    report = api.compile(tmp_path / "ann.onnx", "loihi2", tmp_path / "snn",
-                         calibrate="digits").to_dict()
+    report = api.compile(
+        tmp_path / "ann.onnx", "loihi2", tmp_path / "snn", calibrate="digits"
+    ).to_dict()
     assert report["model"]["kind"] == "ONNX ANN converted to a rate-coded IF SNN"
     assert any("Rueckauer" in n for n in report["notes"])
     s = api.emulate(tmp_path / "snn", data="digits")
@@ -54,12 +63,16 @@ def test_converted_ann_within_two_points_on_loihi2(tmp_path, arch):
 
 
 def test_unsupported_operator_is_named(tmp_path):
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                torch.nn.Flatten(), torch.nn.Linear(18, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(18, 10),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp_path / "m.onnx"),
-                          dynamo=False)
+        torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp_path / "m.onnx"), dynamo=False)
     with pytest.raises(UnsupportedError, match="ONNX operator MaxPool .* cannot be converted"):
         api.compile(tmp_path / "m.onnx", "loihi2", tmp_path / "o", calibrate="digits")
 
@@ -75,8 +88,7 @@ def test_branching_models_and_missing_data_are_refused(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Residual(), (torch.zeros(1, 64),), str(tmp_path / "r.onnx"),
-                          dynamo=False)
+        torch.onnx.export(Residual(), (torch.zeros(1, 64),), str(tmp_path / "r.onnx"), dynamo=False)
     with pytest.raises(UnsupportedError, match="single chain"):
         api.compile(tmp_path / "r.onnx", "loihi2", tmp_path / "o", calibrate="digits")
     mlp = torch.nn.Sequential(torch.nn.Linear(64, 10), torch.nn.ReLU(), torch.nn.Linear(10, 10))

@@ -55,11 +55,22 @@ def _leaky_net(reset, delay, seed=1):
     torch.manual_seed(seed)
     return torch.nn.Sequential(
         torch.nn.Linear(6, 5),
-        snn.Leaky(beta=torch.full((5,), 0.9), threshold=torch.full((5,), 0.8),
-                  init_hidden=True, reset_mechanism=reset, reset_delay=delay),
+        snn.Leaky(
+            beta=torch.full((5,), 0.9),
+            threshold=torch.full((5,), 0.8),
+            init_hidden=True,
+            reset_mechanism=reset,
+            reset_delay=delay,
+        ),
         torch.nn.Linear(5, 3),
-        snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.full((3,), 0.5),
-                  init_hidden=True, output=True, reset_mechanism=reset, reset_delay=delay),
+        snn.Leaky(
+            beta=torch.full((3,), 0.8),
+            threshold=torch.full((3,), 0.5),
+            init_hidden=True,
+            output=True,
+            reset_mechanism=reset,
+            reset_delay=delay,
+        ),
     )
 
 
@@ -87,13 +98,24 @@ def test_synaptic(tmp_path, reset):
     torch.manual_seed(2)
     net = torch.nn.Sequential(
         torch.nn.Linear(6, 5),
-        snn.Synaptic(alpha=torch.full((5,), 0.6), beta=torch.full((5,), 0.85),
-                     threshold=torch.full((5,), 0.9), init_hidden=True, reset_mechanism=reset,
-                     reset_delay=False),
+        snn.Synaptic(
+            alpha=torch.full((5,), 0.6),
+            beta=torch.full((5,), 0.85),
+            threshold=torch.full((5,), 0.9),
+            init_hidden=True,
+            reset_mechanism=reset,
+            reset_delay=False,
+        ),
         torch.nn.Linear(5, 3),
-        snn.Synaptic(alpha=torch.full((3,), 0.5), beta=torch.full((3,), 0.7),
-                     threshold=torch.full((3,), 0.5), init_hidden=True, output=True,
-                     reset_mechanism=reset, reset_delay=False),
+        snn.Synaptic(
+            alpha=torch.full((3,), 0.5),
+            beta=torch.full((3,), 0.7),
+            threshold=torch.full((3,), 0.5),
+            init_hidden=True,
+            output=True,
+            reset_mechanism=reset,
+            reset_delay=False,
+        ),
     )
     _check(net, tmp_path, 6, {"reset": reset})
 
@@ -103,11 +125,23 @@ def test_rleaky(tmp_path, reset):
     torch.manual_seed(4)
     net = torch.nn.Sequential(
         torch.nn.Linear(6, 5),
-        snn.RLeaky(beta=torch.full((5,), 0.9), threshold=torch.full((5,), 0.8), linear_features=5,
-                   init_hidden=True, reset_mechanism=reset, reset_delay=False),
+        snn.RLeaky(
+            beta=torch.full((5,), 0.9),
+            threshold=torch.full((5,), 0.8),
+            linear_features=5,
+            init_hidden=True,
+            reset_mechanism=reset,
+            reset_delay=False,
+        ),
         torch.nn.Linear(5, 3),
-        snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.full((3,), 0.5), init_hidden=True,
-                  output=True, reset_mechanism=reset, reset_delay=False),
+        snn.Leaky(
+            beta=torch.full((3,), 0.8),
+            threshold=torch.full((3,), 0.5),
+            init_hidden=True,
+            output=True,
+            reset_mechanism=reset,
+            reset_delay=False,
+        ),
     )
     with torch.no_grad():
         net[0].weight.mul_(3.0)

@@ -13,14 +13,31 @@ from snn_deploy.frontend import import_model
 from snn_deploy.ir.normalize import normalize
 
 ARCH = {
-    "format": "snn-deploy/architecture", "version": 1, "input_size": 12,
+    "format": "snn-deploy/architecture",
+    "version": 1,
+    "input_size": 12,
     "contract": {"dt_seconds": 1e-4, "reset": "zero"},
     "layers": [
-        {"name": "lif1.lif", "neuron": "cuba_lif", "weight": "fc1.weight", "bias": "fc1.bias",
-         "alpha": "lif1.alpha", "beta": "lif1.beta", "threshold": "lif1.threshold",
-         "recurrent_weight": "lif1.recurrent.weight", "recurrent_bias": "lif1.recurrent.bias"},
-        {"name": "lif2", "neuron": "cuba_lif", "weight": "fc2.weight", "bias": "fc2.bias",
-         "alpha": "lif2.alpha", "beta": "lif2.beta", "threshold": "lif2.threshold"},
+        {
+            "name": "lif1.lif",
+            "neuron": "cuba_lif",
+            "weight": "fc1.weight",
+            "bias": "fc1.bias",
+            "alpha": "lif1.alpha",
+            "beta": "lif1.beta",
+            "threshold": "lif1.threshold",
+            "recurrent_weight": "lif1.recurrent.weight",
+            "recurrent_bias": "lif1.recurrent.bias",
+        },
+        {
+            "name": "lif2",
+            "neuron": "cuba_lif",
+            "weight": "fc2.weight",
+            "bias": "fc2.bias",
+            "alpha": "lif2.alpha",
+            "beta": "lif2.beta",
+            "threshold": "lif2.threshold",
+        },
     ],
 }
 

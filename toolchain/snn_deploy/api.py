@@ -12,7 +12,7 @@ import numpy as np
 
 from snn_deploy.artifacts import read_manifest
 from snn_deploy.data.loader import load_inputs
-from snn_deploy.errors import InputFileError, ModelError, VerificationError
+from snn_deploy.errors import InputFileError, VerificationError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.ir.timing import ChipTiming
 from snn_deploy.profiles import load_profile
@@ -47,13 +47,24 @@ def compile(  # noqa: A001 - the verb users expect
     integer scales (otherwise the checkpoint's calibration, or worst-case bounds); it is required
     for an ``.onnx`` ANN, whose weights are normalized on it, and ``steps`` sets how many time
     steps the converted network's rate-coded inputs last (default 100)."""
-    fields = {"dt_seconds": dt, "reset": reset, "reset_delay": reset_delay,
-              "convention": convention, "integrator": integrator}
+    fields = {
+        "dt_seconds": dt,
+        "reset": reset,
+        "reset_delay": reset_delay,
+        "convention": convention,
+        "integrator": integrator,
+    }
     overrides = {k: v for k, v in fields.items() if v is not None}
     opts = CompileOptions(
-        model=str(model), target=target, out=str(out) if out else None,
-        profile=str(profile) if profile else None, chips=chips, overrides=overrides,
-        calibrate=calibrate, steps=steps, arch=str(arch) if arch else None,
+        model=str(model),
+        target=target,
+        out=str(out) if out else None,
+        profile=str(profile) if profile else None,
+        chips=chips,
+        overrides=overrides,
+        calibrate=calibrate,
+        steps=steps,
+        arch=str(arch) if arch else None,
     )
     return compile_model(opts)
 
@@ -101,8 +112,10 @@ class EmulationSummary:
             ]
         lines.append("spikes per sample (float | integer | agreement of every step and neuron):")
         for x in self.layers:
-            lines.append(f"  {x.population:14}{x.float_spikes_per_sample:>10.1f}"
-                         f"{x.int_spikes_per_sample:>12.1f}{100 * x.agreement:>12.3f}%")
+            lines.append(
+                f"  {x.population:14}{x.float_spikes_per_sample:>10.1f}"
+                f"{x.int_spikes_per_sample:>12.1f}{100 * x.agreement:>12.3f}%"
+            )
         ev = ", ".join(f"{k} {v}" for k, v in self.events.items())
         lines.append(f"arithmetic events in the integer run: {ev or 'not recorded'}")
         if self.verification:
@@ -126,7 +139,8 @@ def load_artifacts(folder: str | Path):
     if profile.numerics_fingerprint() != manifest["profile"].get("numerics_sha256"):
         raise InputFileError(
             f"{folder}: the arithmetic of profile {profile.path} changed since the model was "
-            "compiled", hint="compile the model again against the current profile",
+            "compiled",
+            hint="compile the model again against the current profile",
         )
     profile = profile.with_chips(int(manifest["profile"]["chips"]))
     qnet = QuantizedNetwork.load(folder / "network.npz")
@@ -154,8 +168,11 @@ def emulate(
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     n, steps = next(iter(inputs.values())).shape[:2]
     shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
-    timing = ChipTiming(MappingProxyType(shifts),
-                        MappingProxyType({p.name: p.delay_steps for p in qnet.projections}), ())
+    timing = ChipTiming(
+        MappingProxyType(shifts),
+        MappingProxyType({p.name: p.delay_steps for p in qnet.projections}),
+        (),
+    )
     chip_steps = steps + max(p.shift_steps for p in qnet.populations)
     readouts = tuple(p.name for p in qnet.populations if not p.spiking)
     seconds = {}
@@ -171,7 +188,7 @@ def emulate(
 
         t0 = time.perf_counter()
         jobs = [
-            LavaJob(qnet, {k: v[i:i + LAVA_CHUNK] for k, v in inputs.items()}, chip_steps)
+            LavaJob(qnet, {k: v[i : i + LAVA_CHUNK] for k, v in inputs.items()}, chip_steps)
             for i in range(0, n, LAVA_CHUNK)
         ]
         parts, _ = run_lava(jobs)
@@ -183,8 +200,9 @@ def emulate(
         if not p.spiking:
             continue
         f, i = ref.spikes[p.name], result.spikes[p.name]
-        layers.append(LayerActivity(p.name, float(f.sum()) / n, float(i.sum()) / n,
-                                    float(np.mean(f == i))))
+        layers.append(
+            LayerActivity(p.name, float(f.sum()) / n, float(i.sum()) / n, float(np.mean(f == i)))
+        )
     float_acc = int_acc = None
     if labels is not None:
         out = qnet.population(qnet.outputs[0])
@@ -196,9 +214,11 @@ def emulate(
             f_score = ref.voltage[out.name][:, window].mean(1)
             i_score = emu.voltage[out.name][:, window].mean(1)
             if backend == "lava":
-                notes.append("Lava returns the readout's final v only; the accuracy uses the "
-                             "emulator's voltage trace, verified equal to Lava in spikes and "
-                             "final state")
+                notes.append(
+                    "Lava returns the readout's final v only; the accuracy uses the "
+                    "emulator's voltage trace, verified equal to Lava in spikes and "
+                    "final state"
+                )
         float_acc = float(np.mean(f_score.argmax(1) == labels))
         int_acc = float(np.mean(i_score.argmax(1) == labels))
     events = {}
@@ -207,9 +227,18 @@ def emulate(
             events[k] = events.get(k, 0) + v
     return EmulationSummary(
         backend="Lava 0.10.0 fixed_pt" if backend == "lava" else "snn-deploy emulator",
-        target=qnet.target, data=desc, samples=n, steps=steps, chip_steps=chip_steps,
-        float_accuracy=float_acc, int_accuracy=int_acc, layers=tuple(layers), events=events,
-        seconds=seconds, verification=verification, notes=tuple(notes),
+        target=qnet.target,
+        data=desc,
+        samples=n,
+        steps=steps,
+        chip_steps=chip_steps,
+        float_accuracy=float_acc,
+        int_accuracy=int_acc,
+        layers=tuple(layers),
+        events=events,
+        seconds=seconds,
+        verification=verification,
+        notes=tuple(notes),
     )
 
 
@@ -217,8 +246,12 @@ def _concat(parts):
     from snn_deploy.backends.emulator.result import EmulationResult
 
     spikes = {k: np.concatenate([p.spikes[k] for p in parts]) for k in parts[0].spikes}
-    final = {k: {v: np.concatenate([p.final_state[k][v] for p in parts])
-                 for v in parts[0].final_state[k]} for k in parts[0].final_state}
+    final = {
+        k: {
+            v: np.concatenate([p.final_state[k][v] for p in parts]) for v in parts[0].final_state[k]
+        }
+        for k in parts[0].final_state
+    }
     return EmulationResult(spikes=spikes, final_state=final, num_steps=parts[0].num_steps)
 
 
@@ -238,12 +271,20 @@ def _verify_equal(emu, lava) -> str:
             hint="this is a bug in snn-deploy's emulator; please report it with the artifacts",
         )
     total = sum(int(s.sum()) for s in emu.spikes.values())
-    return (f"verified: Lava and the snn-deploy emulator agree on all {total:,} spikes and on the "
-            "final u and v of every neuron")
+    return (
+        f"verified: Lava and the snn-deploy emulator agree on all {total:,} spikes and on the "
+        "final u and v of every neuron"
+    )
 
 
-def export_nir(source: str | Path, out: str | Path, *, dt: float | None = None,
-               reset: str | None = None, convention: str | None = None) -> Path:
+def export_nir(
+    source: str | Path,
+    out: str | Path,
+    *,
+    dt: float | None = None,
+    reset: str | None = None,
+    convention: str | None = None,
+) -> Path:
     """Write ``source`` as a NIR file: an artifact folder as its integer network (dequantized
     values, exact integers in node metadata), a model file as its normalized float network;
     both with the discretization contract in the graph metadata. Written atomically."""
@@ -261,8 +302,11 @@ def export_nir(source: str | Path, out: str | Path, *, dt: float | None = None,
         _, profile, net, qnet = load_artifacts(source)
         graph = quantized_to_nir(net, qnet, profile.numerics)
     else:
-        overrides = {k: v for k, v in {"dt_seconds": dt, "reset": reset,
-                                       "convention": convention}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {"dt_seconds": dt, "reset": reset, "convention": convention}.items()
+            if v is not None
+        }
         graph = network_to_nir(normalize(import_model(source).graph, overrides))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
@@ -285,8 +329,9 @@ def rerender_report(folder: str | Path) -> Path:
     try:
         data = json.loads((folder / "report.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"{folder}/report.json cannot be read ({exc})",
-                             hint="compile the model again") from None
+        raise InputFileError(
+            f"{folder}/report.json cannot be read ({exc})", hint="compile the model again"
+        ) from None
     out = folder / "report.md"
     tmp = out.with_suffix(".md.part")
     tmp.write_text(render_markdown(data))

@@ -51,10 +51,15 @@ class StagingDir:
         self.target = Path(target).resolve()
         parent = self.target.parent
         if self.target.exists() and not self.target.is_dir():
-            raise InputFileError(f"output path {self.target} exists and is not a folder",
-                                 hint="choose another -o path")
-        if self.target.is_dir() and any(self.target.iterdir()) and not (
-                self.target / MANIFEST).is_file():
+            raise InputFileError(
+                f"output path {self.target} exists and is not a folder",
+                hint="choose another -o path",
+            )
+        if (
+            self.target.is_dir()
+            and any(self.target.iterdir())
+            and not (self.target / MANIFEST).is_file()
+        ):
             raise InputFileError(
                 f"output folder {self.target} exists and is not an snn-deploy artifact folder",
                 hint="choose an empty or new folder with -o; snn-deploy only replaces its own",
@@ -82,8 +87,10 @@ class StagingDir:
 def read_manifest(folder: str | Path) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputFileError(f"artifact folder {folder} does not exist",
-                             hint="compile a model first: snn-deploy compile MODEL -o FOLDER")
+        raise InputFileError(
+            f"artifact folder {folder} does not exist",
+            hint="compile a model first: snn-deploy compile MODEL -o FOLDER",
+        )
     path = folder / MANIFEST
     if not path.is_file():
         raise InputFileError(
@@ -93,5 +100,6 @@ def read_manifest(folder: str | Path) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path}: damaged manifest ({exc.msg})",
-                             hint="compile the model again") from None
+        raise InputFileError(
+            f"{path}: damaged manifest ({exc.msg})", hint="compile the model again"
+        ) from None

@@ -18,26 +18,45 @@ from snn_deploy.errors import SnnDeployError
 def _compile(args) -> int:
     from snn_deploy import api
 
-    report = api.compile(args.model, args.target, args.out, profile=args.profile,
-                         chips=args.chips, dt=args.dt, reset=args.reset,
-                         reset_delay=True if args.reset_delay else None,
-                         convention=args.convention, integrator=args.integrator,
-                         calibrate=args.calibrate, steps=args.steps, arch=args.arch).to_dict()
+    report = api.compile(
+        args.model,
+        args.target,
+        args.out,
+        profile=args.profile,
+        chips=args.chips,
+        dt=args.dt,
+        reset=args.reset,
+        reset_delay=True if args.reset_delay else None,
+        convention=args.convention,
+        integrator=args.integrator,
+        calibrate=args.calibrate,
+        steps=args.steps,
+        arch=args.arch,
+    ).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
-    print(f"compiled {report['model']['name']} for {report['target']['title']}: "
-          f"{report['network']['neurons']:,} neurons, {report['network']['synapses']:,} synapses "
-          f"on {m['cores_used']} of {m['cores_available']} cores")
+    print(
+        f"compiled {report['model']['name']} for {report['target']['title']}: "
+        f"{report['network']['neurons']:,} neurons, {report['network']['synapses']:,} synapses "
+        f"on {m['cores_used']} of {m['cores_available']} cores"
+    )
     for p in report["quantization"]["populations"]:
         w = ", ".join(
-            f"{x['projection']} exp {x['weight_exp']:+d}, rms err {100 * x['rms_error_relative']:.2f}%"
-            f", {x['saturated']} saturated, {x['zeroed']} zeroed" for x in p["weights"])
-        print(f"  {p['population']:12} vth {p['threshold_int']:>6} (scale limited by "
-              f"{p['limited_by']}); {w}")
+            f"{x['projection']} exp {x['weight_exp']:+d}, "
+            f"rms err {100 * x['rms_error_relative']:.2f}%"
+            f", {x['saturated']} saturated, {x['zeroed']} zeroed"
+            for x in p["weights"]
+        )
+        print(
+            f"  {p['population']:12} vth {p['threshold_int']:>6} (scale limited by "
+            f"{p['limited_by']}); {w}"
+        )
     for c in m["cores"][:8]:
-        print(f"  core {c['core']:3}: {c['neurons']:>5,} / {m['max_neurons_per_core']:,} neurons, "
-              f"{c['memory_bits'] // 8:>7,} / {m['memory_bits_per_core'] // 8:,} bytes  "
-              + ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"]))
+        print(
+            f"  core {c['core']:3}: {c['neurons']:>5,} / {m['max_neurons_per_core']:,} neurons, "
+            f"{c['memory_bits'] // 8:>7,} / {m['memory_bits_per_core'] // 8:,} bytes  "
+            + ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"])
+        )
     if len(m["cores"]) > 8:
         print(f"  ... {len(m['cores']) - 8} more cores (see report.md)")
     for n in report["limits"]["not_checked"]:
@@ -67,8 +86,10 @@ def _train(args) -> int:
         raise SnnDeployError(f"unknown data set {args.dataset!r}; available: digits")
     kwargs = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
     summary = api.train_digits(args.out, **kwargs)
-    print(f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
-          f"in {summary['seconds']:.1f} s; wrote {summary['path']}")
+    print(
+        f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
+        f"in {summary['seconds']:.1f} s; wrote {summary['path']}"
+    )
     return 0
 
 
@@ -82,8 +103,9 @@ def _report(args) -> int:
 def _export(args) -> int:
     from snn_deploy import api
 
-    out = api.export_nir(args.source, args.out, dt=args.dt, reset=args.reset,
-                         convention=args.convention)
+    out = api.export_nir(
+        args.source, args.out, dt=args.dt, reset=args.reset, convention=args.convention
+    )
     kind = "integer network" if __import__("pathlib").Path(args.source).is_dir() else "model"
     print(f"wrote {out} (NIR 1.0, the {kind} with its discretization contract)")
     return 0
@@ -94,8 +116,10 @@ def _targets(args) -> int:
 
     for name in available_targets():
         p = load_profile(name)
-        print(f"{name:12} {p.chip.title}: {p.chip.cores_per_chip} cores/chip, "
-              f"{p.core.max_neurons:,} neurons/core, {p.core.memory_bytes:,} bytes/core")
+        print(
+            f"{name:12} {p.chip.title}: {p.chip.cores_per_chip} cores/chip, "
+            f"{p.core.max_neurons:,} neurons/core, {p.core.memory_bytes:,} bytes/core"
+        )
     return 0
 
 
@@ -114,18 +138,34 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", help="a chip profile .toml of your own (overrides --target)")
     c.add_argument("--chips", type=int, help="number of chips in the system")
     c.add_argument("--dt", type=float, help="time step in seconds, if the model does not say")
-    c.add_argument("--reset", choices=("zero", "subtract"),
-                   help="reset mode, if the model does not say")
-    c.add_argument("--reset-delay", action="store_true",
-                   help="the reset takes effect one step after the spike (snnTorch's default)")
-    c.add_argument("--integrator", choices=("euler", "exact"),
-                   help="discretization of the time constants, if the model does not say")
-    c.add_argument("--convention", help="the exporter's conventions: nir, snntorch, sinabs, "
-                   "rockpool, norse, norse-1.1, spikingjelly (recognised automatically if possible)")
-    c.add_argument("--calibrate", metavar="DATA",
-                   help="measure state ranges on DATA ('digits' or an .npz with x) to set scales")
-    c.add_argument("--steps", type=int,
-                   help="time steps of the rate-coded input of a converted ONNX ANN (default 100)")
+    c.add_argument(
+        "--reset", choices=("zero", "subtract"), help="reset mode, if the model does not say"
+    )
+    c.add_argument(
+        "--reset-delay",
+        action="store_true",
+        help="the reset takes effect one step after the spike (snnTorch's default)",
+    )
+    c.add_argument(
+        "--integrator",
+        choices=("euler", "exact"),
+        help="discretization of the time constants, if the model does not say",
+    )
+    c.add_argument(
+        "--convention",
+        help="the exporter's conventions: nir, snntorch, sinabs, "
+        "rockpool, norse, norse-1.1, spikingjelly (recognised automatically if possible)",
+    )
+    c.add_argument(
+        "--calibrate",
+        metavar="DATA",
+        help="measure state ranges on DATA ('digits' or an .npz with x) to set scales",
+    )
+    c.add_argument(
+        "--steps",
+        type=int,
+        help="time steps of the rate-coded input of a converted ONNX ANN (default 100)",
+    )
     c.add_argument("--arch", help="architecture description (JSON) of a .pt bare state dict")
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
@@ -164,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     try:
         return args.func(args)
     except SnnDeployError as exc:

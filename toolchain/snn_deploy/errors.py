@@ -107,7 +107,8 @@ class Violation:
             where += f" on core {self.core}"
         value = f"{self.value:,}" if isinstance(self.value, int) else str(self.value)
         limit = f"{self.limit:,}" if isinstance(self.limit, int) else str(self.limit)
-        return f"error: {where}: {self.what} {value} {self.relation} {limit} ({self.key})\n  hint: {self.fix}"
+        head = f"error: {where}: {self.what} {value} {self.relation} {limit} ({self.key})"
+        return f"{head}\n  hint: {self.fix}"
 
     def to_dict(self) -> dict:
         return {

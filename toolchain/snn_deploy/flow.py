@@ -94,8 +94,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         if opts.calibrate:
             inputs, _, desc = load_inputs(opts.calibrate, net, imported.data, "train")
             calibration = {
-                k: {**v, "source": f"measured on {desc}"}
-                for k, v in calibrate(net, inputs).items()
+                k: {**v, "source": f"measured on {desc}"} for k, v in calibrate(net, inputs).items()
             }
         qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom)
     with timer.stage("check"):
@@ -135,8 +134,9 @@ def compile_model(opts: CompileOptions) -> CompileReport:
 def _graph_with_contract(graph: nir.NIRGraph, contract_meta: dict) -> nir.NIRGraph:
     meta = dict(graph.metadata or {})
     meta[METADATA_KEY] = contract_meta
-    return nir.NIRGraph(nodes=dict(graph.nodes), edges=list(graph.edges), metadata=meta,
-                        type_check=False)
+    return nir.NIRGraph(
+        nodes=dict(graph.nodes), edges=list(graph.edges), metadata=meta, type_check=False
+    )
 
 
 def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> None:
@@ -174,24 +174,42 @@ def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, ma
     shifts = [
         f"'{p.name}' spikes {p.shift_steps} step(s) after its float-model step (one step per "
         "Dense synapse on its path)"
-        for p in qnet.populations if p.shift_steps
+        for p in qnet.populations
+        if p.shift_steps
     ]
     data = {
         "format": "snn-deploy/compile-report",
         "version": 1,
         "snn_deploy_version": snn_deploy.__version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "model": {"name": Path(opts.model).name, "source": str(opts.model),
-                  "kind": imported.kind, "training": imported.training},
-        "target": {"name": profile.name, "title": profile.chip.title, "profile": profile.path,
-                   "chips": profile.chip.max_chips, "cores_per_chip": profile.chip.cores_per_chip},
+        "model": {
+            "name": Path(opts.model).name,
+            "source": str(opts.model),
+            "kind": imported.kind,
+            "training": imported.training,
+        },
+        "target": {
+            "name": profile.name,
+            "title": profile.chip.title,
+            "profile": profile.path,
+            "chips": profile.chip.max_chips,
+            "cores_per_chip": profile.chip.cores_per_chip,
+        },
         "contract": {**net.contract.to_metadata(), "description": net.contract.describe()},
         "network": {
             "inputs": [{"name": i.name, "size": i.size} for i in net.inputs],
-            "populations": [{"name": p.name, "size": p.size, "model": p.model} for p in
-                            qnet.populations],
-            "projections": [{"name": p.name, "source": p.source, "target": p.target,
-                             "delay_steps": p.delay_steps} for p in qnet.projections],
+            "populations": [
+                {"name": p.name, "size": p.size, "model": p.model} for p in qnet.populations
+            ],
+            "projections": [
+                {
+                    "name": p.name,
+                    "source": p.source,
+                    "target": p.target,
+                    "delay_steps": p.delay_steps,
+                }
+                for p in qnet.projections
+            ],
             "neurons": net.num_neurons,
             "synapses": net.num_synapses,
             "outputs": list(net.outputs),
@@ -203,8 +221,14 @@ def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, ma
         "violations": [],
         "notes": list(dict.fromkeys((*imported.notes, *qreport.notes))),
         "stage_seconds": dict(timer.seconds),
-        "artifacts": ["graph.nir", "network.npz", "mapping.json", "report.json", "report.md",
-                      "manifest.json"],
+        "artifacts": [
+            "graph.nir",
+            "network.npz",
+            "mapping.json",
+            "report.json",
+            "report.md",
+            "manifest.json",
+        ],
     }
     return CompileReport(data)
 
@@ -216,9 +240,12 @@ def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, fo
         "version": 1,
         "snn_deploy_version": snn_deploy.__version__,
         "target": profile.name,
-        "profile": {"path": profile.path, "sha256": sha256(profile.path),
-                    "numerics_sha256": profile.numerics_fingerprint(),
-                    "chips": profile.chip.max_chips},
+        "profile": {
+            "path": profile.path,
+            "sha256": sha256(profile.path),
+            "numerics_sha256": profile.numerics_fingerprint(),
+            "chips": profile.chip.max_chips,
+        },
         "model": {"path": str(opts.model), "sha256": sha256(opts.model), "kind": imported.kind},
         "contract_overrides": dict(opts.overrides),
         "calibration_data": opts.calibrate,

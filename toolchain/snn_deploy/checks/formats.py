@@ -29,104 +29,198 @@ def _range_violation(layer, what, values, lo, hi, key, fix):
     if bad.size == 0:
         return None
     worst = int(bad[np.argmax(np.abs(bad))])
-    return Violation(layer=layer, what=f"{what} ({bad.size} value(s))", value=worst,
-                     limit=f"{lo}..{hi}", relation="outside", key=key, fix=fix)
+    return Violation(
+        layer=layer,
+        what=f"{what} ({bad.size} value(s))",
+        value=worst,
+        limit=f"{lo}..{hi}",
+        relation="outside",
+        key=key,
+        fix=fix,
+    )
 
 
 def _check_loihi(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
     num, neurons, key = profile.numerics, profile.neurons, profile.key
     out: list[Violation] = []
     contract = qnet.contract
-    if contract.reset not in neurons.reset_modes or contract.reset_delay or (
-            contract.subtract_recheck):
-        mode = contract.reset + (" (delayed)" if contract.reset_delay else "") + (
-            " (snnTorch re-check)" if contract.subtract_recheck else "")
-        out.append(Violation(
-            layer="", what="reset mode", value=mode, limit=", ".join(neurons.reset_modes),
-            relation="is not one of", key=key("neurons", "reset_modes"),
-            fix="retrain with reset 'zero' (v = 0 after a spike), or state the right reset "
-            "with --reset if the graph's metadata is wrong",
-        ))
+    if (
+        contract.reset not in neurons.reset_modes
+        or contract.reset_delay
+        or (contract.subtract_recheck)
+    ):
+        mode = (
+            contract.reset
+            + (" (delayed)" if contract.reset_delay else "")
+            + (" (snnTorch re-check)" if contract.subtract_recheck else "")
+        )
+        out.append(
+            Violation(
+                layer="",
+                what="reset mode",
+                value=mode,
+                limit=", ".join(neurons.reset_modes),
+                relation="is not one of",
+                key=key("neurons", "reset_modes"),
+                fix="retrain with reset 'zero' (v = 0 after a spike), or state the right reset "
+                "with --reset if the graph's metadata is wrong",
+            )
+        )
     if contract.current_drive not in neurons.current_drives:
-        out.append(Violation(
-            layer="", what="voltage drive", value=contract.current_drive,
-            limit=", ".join(neurons.current_drives), relation="is not one of",
-            key=key("neurons", "current_drives"),
-            fix="the chip adds this step's current to the voltage; export the model that way",
-        ))
+        out.append(
+            Violation(
+                layer="",
+                what="voltage drive",
+                value=contract.current_drive,
+                limit=", ".join(neurons.current_drives),
+                relation="is not one of",
+                key=key("neurons", "current_drives"),
+                fix="the chip adds this step's current to the voltage; export the model that way",
+            )
+        )
     for pop in qnet.populations:
         q = pop.params
         if pop.model not in neurons.models:
-            out.append(Violation(
-                layer=pop.name, what="neuron model", value=pop.model,
-                limit=", ".join(neurons.models), relation="is not one of",
-                key=key("neurons", "models"),
-                fix="use spiking LIF neurons; read the output from spike counts",
-            ))
+            out.append(
+                Violation(
+                    layer=pop.name,
+                    what="neuron model",
+                    value=pop.model,
+                    limit=", ".join(neurons.models),
+                    relation="is not one of",
+                    key=key("neurons", "models"),
+                    fix="use spiking LIF neurons; read the output from spike counts",
+                )
+            )
         if not neurons.per_neuron_decays:
             for name in ("du", "dv"):
                 n = np.unique(getattr(q, name)).size
                 if n > 1:
-                    out.append(Violation(
-                        layer=pop.name, what=f"distinct {name} values in one population", value=n,
-                        limit=1, key=key("neurons", "per_neuron_decays"),
-                        fix="give every neuron of the layer the same time constants, or split it",
-                    ))
+                    out.append(
+                        Violation(
+                            layer=pop.name,
+                            what=f"distinct {name} values in one population",
+                            value=n,
+                            limit=1,
+                            key=key("neurons", "per_neuron_decays"),
+                            fix="give every neuron of the layer the same time constants, or split "
+                            "it",
+                        )
+                    )
         if not neurons.per_neuron_threshold and np.unique(q.vth).size > 1:
-            out.append(Violation(
-                layer=pop.name, what="distinct thresholds in one population",
-                value=int(np.unique(q.vth).size), limit=1,
-                key=key("neurons", "per_neuron_threshold"),
-                fix="give every neuron of the layer the same threshold, or split it",
-            ))
+            out.append(
+                Violation(
+                    layer=pop.name,
+                    what="distinct thresholds in one population",
+                    value=int(np.unique(q.vth).size),
+                    limit=1,
+                    key=key("neurons", "per_neuron_threshold"),
+                    fix="give every neuron of the layer the same threshold, or split it",
+                )
+            )
         top = num.decay_unity - 1
         checks = (
             ("current decay du", q.du, 0, top, key("numerics", "decay_bits")),
             ("voltage decay dv", q.dv, 0, top, key("numerics", "decay_bits")),
-            ("threshold vth", q.vth, 0, (1 << num.threshold_bits) - 1,
-             key("numerics", "threshold_bits")),
-            ("bias mantissa", q.bias_mant, -(1 << (num.bias_mantissa_bits - 1)),
-             (1 << (num.bias_mantissa_bits - 1)) - 1, key("numerics", "bias_mantissa_bits")),
-            ("bias exponent", q.bias_exp, num.bias_exp_min, num.bias_exp_max,
-             key("numerics", "bias_exp_max")),
+            (
+                "threshold vth",
+                q.vth,
+                0,
+                (1 << num.threshold_bits) - 1,
+                key("numerics", "threshold_bits"),
+            ),
+            (
+                "bias mantissa",
+                q.bias_mant,
+                -(1 << (num.bias_mantissa_bits - 1)),
+                (1 << (num.bias_mantissa_bits - 1)) - 1,
+                key("numerics", "bias_mantissa_bits"),
+            ),
+            (
+                "bias exponent",
+                q.bias_exp,
+                num.bias_exp_min,
+                num.bias_exp_max,
+                key("numerics", "bias_exp_max"),
+            ),
         )
         for what, values, lo, hi, k in checks:
-            v = _range_violation(pop.name, what, values, lo, hi, k,
-                                 "quantize the layer again; this value would not be stored as is")
+            v = _range_violation(
+                pop.name,
+                what,
+                values,
+                lo,
+                hi,
+                k,
+                "quantize the layer again; this value would not be stored as is",
+            )
             if v:
                 out.append(v)
     for proj in qnet.projections:
         p = proj.params
         layer = f"{proj.name}"
         if p.sign_mode not in ("excitatory", "inhibitory", "mixed"):
-            out.append(Violation(layer, "sign mode", p.sign_mode, "excitatory, inhibitory, mixed",
-                                 key("numerics", "weight_mantissa_bits"), "use a Lava sign mode",
-                                 relation="is not one of"))
+            out.append(
+                Violation(
+                    layer,
+                    "sign mode",
+                    p.sign_mode,
+                    "excitatory, inhibitory, mixed",
+                    key("numerics", "weight_mantissa_bits"),
+                    "use a Lava sign mode",
+                    relation="is not one of",
+                )
+            )
             continue
         if not 1 <= p.num_weight_bits <= num.weight_mantissa_bits:
-            out.append(Violation(layer, "weight bits", p.num_weight_bits,
-                                 f"1..{num.weight_mantissa_bits}",
-                                 key("numerics", "weight_mantissa_bits"),
-                                 "use at most the chip's mantissa bits", relation="outside"))
+            out.append(
+                Violation(
+                    layer,
+                    "weight bits",
+                    p.num_weight_bits,
+                    f"1..{num.weight_mantissa_bits}",
+                    key("numerics", "weight_mantissa_bits"),
+                    "use at most the chip's mantissa bits",
+                    relation="outside",
+                )
+            )
             continue
-        v = _range_violation(layer, "weight exponent", [p.weight_exp], num.weight_exp_min,
-                             num.weight_exp_max, key("numerics", "weight_exp_max"),
-                             "scale the layer's weights (or its threshold) into range")
+        v = _range_violation(
+            layer,
+            "weight exponent",
+            [p.weight_exp],
+            num.weight_exp_min,
+            num.weight_exp_max,
+            key("numerics", "weight_exp_max"),
+            "scale the layer's weights (or its threshold) into range",
+        )
         if v:
             out.append(v)
         values = nonzeros(proj.weight)
-        changed = int(np.count_nonzero(
-            prepare_weights(values, p.sign_mode, p.num_weight_bits, num) != values))
+        changed = int(
+            np.count_nonzero(prepare_weights(values, p.sign_mode, p.num_weight_bits, num) != values)
+        )
         if changed:
-            out.append(Violation(
-                layer=layer, what="weights the chip would clip or truncate",
-                value=changed, limit=0, key=key("numerics", "weight_mantissa_bits"),
-                fix="quantize with snn-deploy, which rounds weights onto the chip's grid",
-            ))
+            out.append(
+                Violation(
+                    layer=layer,
+                    what="weights the chip would clip or truncate",
+                    value=changed,
+                    limit=0,
+                    key=key("numerics", "weight_mantissa_bits"),
+                    fix="quantize with snn-deploy, which rounds weights onto the chip's grid",
+                )
+            )
         lo = num.synapse_delay_steps
-        v = _range_violation(layer, "synaptic delay in steps", [proj.delay_steps], lo,
-                             lo + num.max_delay, key("numerics", "delay_bits"),
-                             "shorten the delay; longer delays need relay neurons")
+        v = _range_violation(
+            layer,
+            "synaptic delay in steps",
+            [proj.delay_steps],
+            lo,
+            lo + num.max_delay,
+            key("numerics", "delay_bits"),
+            "shorten the delay; longer delays need relay neurons",
+        )
         if v:
             out.append(v)
     return out

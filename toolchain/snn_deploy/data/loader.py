@@ -10,8 +10,13 @@ import numpy as np
 from snn_deploy.errors import InputFileError, ModelError
 
 
-def load_inputs(data: str, network, encoding: dict | None = None, split: str = "test",
-                samples: int | None = None):
+def load_inputs(
+    data: str,
+    network,
+    encoding: dict | None = None,
+    split: str = "test",
+    samples: int | None = None,
+):
     """``(inputs, labels, description)``: inputs maps the network's spike input port to a
     (samples, steps, size) bool array; labels may be None. ``split`` is ``train`` or ``test``
     (digits only; an .npz file is used whole)."""
@@ -34,20 +39,25 @@ def load_inputs(data: str, network, encoding: dict | None = None, split: str = "
         x, y = (parts.x_train, parts.y_train) if split == "train" else (parts.x_test, parts.y_test)
         if samples:
             x, y = x[:samples], y[:samples]
-        desc = (f"digits {split} split (seed {spec.split_seed}), {spec.encoding} encoding"
-                + ("" if meta else " (the model carries no encoding; defaults used)"))
+        desc = f"digits {split} split (seed {spec.split_seed}), {spec.encoding} encoding" + (
+            "" if meta else " (the model carries no encoding; defaults used)"
+        )
         return {port.name: encode(x, spec)}, y, desc
     path = Path(data)
     if not path.is_file():
-        raise InputFileError(f"data '{data}' is neither 'digits' nor an existing .npz file",
-                             hint="use digits or FILE.npz (arrays x and optionally y)")
+        raise InputFileError(
+            f"data '{data}' is neither 'digits' nor an existing .npz file",
+            hint="use digits or FILE.npz (arrays x and optionally y)",
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             x = z["x"]
             y = z["y"] if "y" in z.files else None
     except (OSError, ValueError, KeyError) as exc:
-        raise InputFileError(f"{path}: not an .npz file with an array 'x' ({exc})",
-                             hint="save inputs with np.savez(path, x=spikes, y=labels)") from None
+        raise InputFileError(
+            f"{path}: not an .npz file with an array 'x' ({exc})",
+            hint="save inputs with np.savez(path, x=spikes, y=labels)",
+        ) from None
     if x.ndim != 3 or x.shape[2] != port.size:
         raise ModelError(f"{path}: x must have shape (samples, steps, {port.size}), got {x.shape}")
     if samples:

@@ -23,8 +23,16 @@ def load_torch_file(path: Path):
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
-            ValueError, AttributeError, ModuleNotFoundError, TypeError) as exc:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        AttributeError,
+        ModuleNotFoundError,
+        TypeError,
+    ) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFileError(
             f"{path.name}: not a PyTorch checkpoint that can be loaded safely "
@@ -38,8 +46,11 @@ def load_torch_file(path: Path):
 def load_checkpoint_dict(path: Path) -> dict:
     obj = load_torch_file(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        what = "a dict without the snn-deploy 'format' key" if isinstance(obj, dict) else type(
-            obj).__name__
+        what = (
+            "a dict without the snn-deploy 'format' key"
+            if isinstance(obj, dict)
+            else type(obj).__name__
+        )
         raise ModelError(
             f"{path.name}: is a PyTorch file but not an snn-deploy checkpoint ({what})",
             hint="for a bare state dict pass --arch ARCH.json describing its layers "

@@ -27,8 +27,12 @@ class ImportedModel:
     notes: tuple[str, ...] = field(default=())
 
 
-def import_model(path: str | Path, data: str | None = None, steps: int | None = None,
-                 arch: str | Path | None = None) -> ImportedModel:
+def import_model(
+    path: str | Path,
+    data: str | None = None,
+    steps: int | None = None,
+    arch: str | Path | None = None,
+) -> ImportedModel:
     """Read a model file. ``data`` ('digits' or an .npz file) and ``steps`` are needed only to
     convert an ONNX ANN (its weights are normalized on that data; inputs last ``steps``);
     ``arch`` describes the layers of a ``.pt`` file that holds a bare state dict."""
@@ -39,8 +43,10 @@ def import_model(path: str | Path, data: str | None = None, steps: int | None = 
             hint="give the path of a .pt checkpoint (snn-deploy train) or a .nir graph",
         )
     if path.is_dir():
-        raise InputFileError(f"{path} is a directory, not a model file",
-                             hint="give the path of a .pt checkpoint or a .nir graph")
+        raise InputFileError(
+            f"{path} is a directory, not a model file",
+            hint="give the path of a .pt checkpoint or a .nir graph",
+        )
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
         from snn_deploy.frontend.checkpoint import load_torch_file, read_checkpoint
@@ -50,8 +56,10 @@ def import_model(path: str | Path, data: str | None = None, steps: int | None = 
 
             state = load_torch_file(path)
             if not isinstance(state, dict):
-                raise InputFileError(f"{path.name}: holds a {type(state).__name__}, not a state "
-                                     "dict", hint="save model.state_dict()")
+                raise InputFileError(
+                    f"{path.name}: holds a {type(state).__name__}, not a state dict",
+                    hint="save model.state_dict()",
+                )
             return read_state_dict(path, Path(arch), state)
         return read_checkpoint(path)
     if suffix == ".nir":
@@ -92,8 +100,12 @@ def _import_onnx(path: Path, data: str | None, steps: int | None) -> ImportedMod
     graph, info = convert(layers, shape, rates_of(inputs["input"]))
     lam = ", ".join(f"{x:.3g}" for x in info["lambdas"])
     return ImportedModel(
-        graph=graph, source=str(path), kind="ONNX ANN converted to a rate-coded IF SNN",
+        graph=graph,
+        source=str(path),
+        kind="ONNX ANN converted to a rate-coded IF SNN",
         data=spec.to_dict() if data == "digits" else None,
-        notes=(f"weights normalized on {desc}: {info['percentile']}th percentile of each "
-               f"layer's ReLU activations = {lam} (Rueckauer et al. 2017)",),
+        notes=(
+            f"weights normalized on {desc}: {info['percentile']}th percentile of each "
+            f"layer's ReLU activations = {lam} (Rueckauer et al. 2017)",
+        ),
     )

@@ -25,8 +25,18 @@ import numpy as np
 from snn_deploy.errors import InputFileError, ModelError, UnsupportedError
 from snn_deploy.ir.contract import METADATA_KEY, DiscretizationContract
 
-SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "Relu", "AveragePool", "Flatten", "Reshape",
-                 "Dropout", "Identity")
+SUPPORTED_OPS = (
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Conv",
+    "Relu",
+    "AveragePool",
+    "Flatten",
+    "Reshape",
+    "Dropout",
+    "Identity",
+)
 PERCENTILE = 99.9
 
 
@@ -60,8 +70,10 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for damaged files
-        raise InputFileError(f"{path.name}: not a readable ONNX model ({type(exc).__name__})",
-                             hint="export it again with torch.onnx.export") from None
+        raise InputFileError(
+            f"{path.name}: not a readable ONNX model ({type(exc).__name__})",
+            hint="export it again with torch.onnx.export",
+        ) from None
     g = model.graph
     init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     for n in g.node:
@@ -73,22 +85,31 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
     dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
     shape = tuple(int(d) for d in dims[1:])
     if not shape or any(d <= 0 for d in shape):
-        raise UnsupportedError(f"{path.name}: input shape {dims} is not static",
-                               hint="export with a fixed input size (batch may be dynamic)")
+        raise UnsupportedError(
+            f"{path.name}: input shape {dims} is not static",
+            hint="export with a fixed input size (batch may be dynamic)",
+        )
     layers, current = [], inputs[0].name
     for n in g.node:
         if n.op_type == "Constant":
             continue
         if n.op_type not in SUPPORTED_OPS:
-            hint = ("a rate-coded SNN has no max; replace MaxPool by AveragePool and retrain"
-                    if n.op_type == "MaxPool" else f"supported operators: {', '.join(SUPPORTED_OPS)}")
-            raise UnsupportedError(f"{path.name}: ONNX operator {n.op_type} (node "
-                                   f"'{n.name or n.output[0]}') cannot be converted", hint=hint)
+            hint = (
+                "a rate-coded SNN has no max; replace MaxPool by AveragePool and retrain"
+                if n.op_type == "MaxPool"
+                else f"supported operators: {', '.join(SUPPORTED_OPS)}"
+            )
+            raise UnsupportedError(
+                f"{path.name}: ONNX operator {n.op_type} (node "
+                f"'{n.name or n.output[0]}') cannot be converted",
+                hint=hint,
+            )
         data_in = [x for x in n.input if x and x not in init]
         if data_in != [current]:
             raise UnsupportedError(
                 f"{path.name}: node '{n.name or n.op_type}' is not part of a single chain; only "
-                "sequential networks are converted")
+                "sequential networks are converted"
+            )
         a, name = _attrs(n), _clean(n.name or n.output[0])
         if n.op_type == "Gemm":
             w = init[n.input[1]]
@@ -113,22 +134,47 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
             b = init[n.input[2]] if len(n.input) > 2 else np.zeros(w.shape[0])
             pads = list(a.get("pads", [0] * (2 * (w.ndim - 2))))
             half = len(pads) // 2
-            if pads[:half] != pads[half:] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise UnsupportedError(f"{path.name}: Conv '{name}' with asymmetric or automatic "
-                                       "padding")
-            layers.append(AnnLayer("conv", name, w, b, {
-                "stride": a.get("strides", [1] * (w.ndim - 2)), "padding": pads[:half],
-                "dilation": a.get("dilations", [1] * (w.ndim - 2)), "groups": a.get("group", 1)}))
+            if pads[:half] != pads[half:] or a.get("auto_pad", b"NOTSET") not in (
+                b"NOTSET",
+                "NOTSET",
+            ):
+                raise UnsupportedError(
+                    f"{path.name}: Conv '{name}' with asymmetric or automatic padding"
+                )
+            layers.append(
+                AnnLayer(
+                    "conv",
+                    name,
+                    w,
+                    b,
+                    {
+                        "stride": a.get("strides", [1] * (w.ndim - 2)),
+                        "padding": pads[:half],
+                        "dilation": a.get("dilations", [1] * (w.ndim - 2)),
+                        "groups": a.get("group", 1),
+                    },
+                )
+            )
         elif n.op_type == "Relu":
             layers.append(AnnLayer("relu", name))
         elif n.op_type == "AveragePool":
             pads = list(a.get("pads", [0, 0, 0, 0]))
             if pads[:2] != pads[2:] or (any(pads) and not a.get("count_include_pad", 0)):
-                raise UnsupportedError(f"{path.name}: AveragePool '{name}' with padding that "
-                                       "excludes the pad from the average")
-            layers.append(AnnLayer("avgpool", name, attrs={
-                "kernel": a["kernel_shape"], "stride": a.get("strides", a["kernel_shape"]),
-                "padding": pads[:2]}))
+                raise UnsupportedError(
+                    f"{path.name}: AveragePool '{name}' with padding that "
+                    "excludes the pad from the average"
+                )
+            layers.append(
+                AnnLayer(
+                    "avgpool",
+                    name,
+                    attrs={
+                        "kernel": a["kernel_shape"],
+                        "stride": a.get("strides", a["kernel_shape"]),
+                        "padding": pads[:2],
+                    },
+                )
+            )
         elif n.op_type in ("Flatten", "Reshape"):
             layers.append(AnnLayer("flatten", name))
         current = n.output[0]
@@ -166,32 +212,58 @@ def _nir_ops(layers, shape=None):
             nd = layer.weight.ndim - 2
             spatial = None if cur is None else (tuple(cur[1:]) if nd == 2 else int(cur[1]))
             if nd == 2:
-                node = nir.Conv2d(spatial, layer.weight, a["stride"], a["padding"],
-                                  a["dilation"], a["groups"], layer.bias)
+                node = nir.Conv2d(
+                    spatial,
+                    layer.weight,
+                    a["stride"],
+                    a["padding"],
+                    a["dilation"],
+                    a["groups"],
+                    layer.bias,
+                )
             else:
-                node = nir.Conv1d(spatial, layer.weight, a["stride"][0], a["padding"][0],
-                                  a["dilation"][0], a["groups"], layer.bias)
+                node = nir.Conv1d(
+                    spatial,
+                    layer.weight,
+                    a["stride"][0],
+                    a["padding"][0],
+                    a["dilation"][0],
+                    a["groups"],
+                    layer.bias,
+                )
         elif layer.kind == "avgpool":
             a = layer.attrs
-            node = nir.AvgPool2d(kernel_size=np.array(a["kernel"]), stride=np.array(a["stride"]),
-                                 padding=np.array(a["padding"]))
+            node = nir.AvgPool2d(
+                kernel_size=np.array(a["kernel"]),
+                stride=np.array(a["stride"]),
+                padding=np.array(a["padding"]),
+            )
         elif layer.kind == "flatten":
-            node = nir.Flatten(input_type={"input": np.array(cur if cur is not None else [0])},
-                               start_dim=0, end_dim=-1)
+            node = nir.Flatten(
+                input_type={"input": np.array(cur if cur is not None else [0])},
+                start_dim=0,
+                end_dim=-1,
+            )
         if node is not None and cur is not None:
             cur = lower(layer.name, node, cur).out_shape
         out.append(node)
     return out
 
 
-def convert(layers: list[AnnLayer], shape: tuple[int, ...], x_calib: np.ndarray,
-            percentile: float = PERCENTILE) -> tuple[nir.NIRGraph, dict]:
+def convert(
+    layers: list[AnnLayer],
+    shape: tuple[int, ...],
+    x_calib: np.ndarray,
+    percentile: float = PERCENTILE,
+) -> tuple[nir.NIRGraph, dict]:
     """The SNN as a NIR graph (contract: dt = 1 step, Euler, reset to zero) and what was done."""
     if not any(layer.kind == "relu" for layer in layers):
         raise UnsupportedError("the ONNX model has no Relu: there is nothing to turn into spikes")
     if layers[-1].kind == "relu":
-        raise UnsupportedError("the ONNX model ends with Relu; the converter needs the logits of "
-                               "a last linear layer as the readout")
+        raise UnsupportedError(
+            "the ONNX model ends with Relu; the converter needs the logits of "
+            "a last linear layer as the readout"
+        )
     _, acts = _forward(layers, x_calib, shape, record=True)
     lambdas = [max(float(np.percentile(a, percentile)), 1e-12) for a in acts]
     ops = _nir_ops(layers, shape)
@@ -208,8 +280,9 @@ def convert(layers: list[AnnLayer], shape: tuple[int, ...], x_calib: np.ndarray,
                 edges.append((prev, name))
                 prev = name
             out = tuple(_out_shape(layers, shape, layer))  # keeps (C, H, W) for what follows
-            nodes[f"{layer.name}_if"] = nir.IF(r=np.ones(out), v_threshold=np.ones(out),
-                                               v_reset=np.zeros(out))
+            nodes[f"{layer.name}_if"] = nir.IF(
+                r=np.ones(out), v_threshold=np.ones(out), v_reset=np.zeros(out)
+            )
             edges.append((prev, f"{layer.name}_if"))
             prev, prev_lam, pending = f"{layer.name}_if", lam, []
         else:
@@ -223,10 +296,14 @@ def convert(layers: list[AnnLayer], shape: tuple[int, ...], x_calib: np.ndarray,
     nodes["output"] = nir.Output(output_type={"output": np.array([out_size])})
     edges += [(prev, "readout"), ("readout", "output")]
     contract = DiscretizationContract(
-        dt_seconds=1.0, integrator="euler", reset="zero",
-        source="ANN converted from ONNX: one step per time step, IF neurons reset to zero")
-    graph = nir.NIRGraph(nodes, edges, metadata={METADATA_KEY: contract.to_metadata()},
-                         type_check=False)
+        dt_seconds=1.0,
+        integrator="euler",
+        reset="zero",
+        source="ANN converted from ONNX: one step per time step, IF neurons reset to zero",
+    )
+    graph = nir.NIRGraph(
+        nodes, edges, metadata={METADATA_KEY: contract.to_metadata()}, type_check=False
+    )
     info = {"percentile": percentile, "lambdas": lambdas}
     return graph, info
 
@@ -242,8 +319,11 @@ def _scale_last(pending, lam_in: float, lam_out: float):
             b = n.bias
             if i == weighted[-1]:
                 w, b = w / lam_out, b / lam_out
-            n = (nir.Affine(weight=w, bias=b) if isinstance(n, nir.Affine)
-                 else type(n)(n.input_shape, w, n.stride, n.padding, n.dilation, n.groups, b))
+            n = (
+                nir.Affine(weight=w, bias=b)
+                if isinstance(n, nir.Affine)
+                else type(n)(n.input_shape, w, n.stride, n.padding, n.dilation, n.groups, b)
+            )
         out.append((name, n))
     return out
 

@@ -34,8 +34,17 @@ from snn_deploy.frontend.load import ImportedModel
 from snn_deploy.ir.contract import METADATA_KEY, DiscretizationContract
 
 FORMAT = "snn-deploy/architecture"
-LAYER_KEYS = {"name", "neuron", "weight", "bias", "alpha", "beta", "threshold",
-              "recurrent_weight", "recurrent_bias"}
+LAYER_KEYS = {
+    "name",
+    "neuron",
+    "weight",
+    "bias",
+    "alpha",
+    "beta",
+    "threshold",
+    "recurrent_weight",
+    "recurrent_bias",
+}
 NEURONS = ("cuba_lif", "lif")
 
 
@@ -43,12 +52,16 @@ def read_architecture(path: Path) -> dict:
     try:
         arch = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"{path}: not a readable architecture description ({exc})",
-                             hint="see docs/nir-interop.md for the format") from None
+        raise InputFileError(
+            f"{path}: not a readable architecture description ({exc})",
+            hint="see docs/nir-interop.md for the format",
+        ) from None
     if not isinstance(arch, dict) or arch.get("format") != FORMAT or arch.get("version") != 1:
-        raise InputFileError(f"{path}: not an snn-deploy architecture description (format "
-                             f"{arch.get('format') if isinstance(arch, dict) else None!r})",
-                             hint=f'it must say "format": "{FORMAT}", "version": 1')
+        raise InputFileError(
+            f"{path}: not an snn-deploy architecture description (format "
+            f"{arch.get('format') if isinstance(arch, dict) else None!r})",
+            hint=f'it must say "format": "{FORMAT}", "version": 1',
+        )
     return arch
 
 
@@ -57,17 +70,20 @@ def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
         if isinstance(value, (int, float)):
             return np.asarray(value, dtype=np.float64)
         if not isinstance(value, str) or value not in state:
-            raise ModelError(f"{source}: layer '{layer}': {what} refers to {value!r}, which is "
-                             "not a tensor of the state dict",
-                             hint=f"state dict keys: {', '.join(sorted(state)[:12])}")
+            raise ModelError(
+                f"{source}: layer '{layer}': {what} refers to {value!r}, which is "
+                "not a tensor of the state dict",
+                hint=f"state dict keys: {', '.join(sorted(state)[:12])}",
+            )
         t = np.asarray(state[value].detach().cpu().double().numpy())
         if not np.all(np.isfinite(t)):
             raise ModelError(f"{source}: tensor '{value}' has NaN or infinite values")
         return t
 
     cdict = arch.get("contract") or {}
-    contract = DiscretizationContract(**{**{"dt_seconds": 1e-3}, **cdict},
-                                      source="the architecture description")
+    contract = DiscretizationContract(
+        **{**{"dt_seconds": 1e-3}, **cdict}, source="the architecture description"
+    )
     dt = contract.dt_seconds
     size = int(arch["input_size"])
     nodes = {"input": nir.Input(input_type={"input": np.array([size])})}
@@ -76,18 +92,21 @@ def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
         unknown = set(spec) - LAYER_KEYS
         name = str(spec.get("name", ""))
         if unknown or not name:
-            raise ModelError(f"{source}: layer spec {spec} has unknown keys {sorted(unknown)} or "
-                             f"no name; accepted keys: {', '.join(sorted(LAYER_KEYS))}")
+            raise ModelError(
+                f"{source}: layer spec {spec} has unknown keys {sorted(unknown)} or "
+                f"no name; accepted keys: {', '.join(sorted(LAYER_KEYS))}"
+            )
         kind = spec.get("neuron", "cuba_lif")
         if kind not in NEURONS:
             raise ModelError(f"{source}: layer '{name}': neuron {kind!r} is not one of {NEURONS}")
         w = get(spec["weight"], "weight", name)
         n = w.shape[0]
         if w.ndim != 2 or w.shape[1] != size:
-            raise ModelError(f"{source}: layer '{name}': weight {w.shape} does not take {size} "
-                             "inputs")
+            raise ModelError(
+                f"{source}: layer '{name}': weight {w.shape} does not take {size} inputs"
+            )
 
-        def per(v):
+        def per(v, n=n):
             return np.broadcast_to(v, (n,)).astype(np.float64)
 
         beta = per(get(spec.get("beta", 0.0), "beta", name))
@@ -98,14 +117,16 @@ def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
                 raise ModelError(f"{source}: layer '{name}': {label} must be in [0, 1)")
         bias = spec.get("bias")
         syn = f"{name}_w"
-        nodes[syn] = (nir.Affine(weight=w, bias=per(get(bias, "bias", name)))
-                      if bias is not None else nir.Linear(weight=w))
+        nodes[syn] = (
+            nir.Affine(weight=w, bias=per(get(bias, "bias", name)))
+            if bias is not None
+            else nir.Linear(weight=w)
+        )
         tau_mem = dt / (1 - beta)
         common = dict(r=tau_mem / dt, v_leak=np.zeros(n), v_threshold=theta, v_reset=np.zeros(n))
         if kind == "cuba_lif":
             tau_syn = dt / (1 - alpha)
-            nodes[name] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, w_in=tau_syn / dt,
-                                      **common)
+            nodes[name] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, w_in=tau_syn / dt, **common)
         else:
             nodes[name] = nir.LIF(tau=tau_mem, **common)
         edges += [(prev, syn), (syn, name)]
@@ -113,20 +134,27 @@ def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
             wr = get(spec["recurrent_weight"], "recurrent_weight", name)
             rb = spec.get("recurrent_bias")
             rec = f"{name}_rec"
-            nodes[rec] = (nir.Affine(weight=wr, bias=per(get(rb, "recurrent_bias", name)))
-                          if rb is not None else nir.Linear(weight=wr))
+            nodes[rec] = (
+                nir.Affine(weight=wr, bias=per(get(rb, "recurrent_bias", name)))
+                if rb is not None
+                else nir.Linear(weight=wr)
+            )
             edges += [(name, rec), (rec, name)]
         prev, size = name, n
     if prev == "input":
         raise ModelError(f"{source}: the architecture has no layers")
     nodes["output"] = nir.Output(output_type={"output": np.array([size])})
     edges.append((prev, "output"))
-    return nir.NIRGraph(nodes, edges, metadata={METADATA_KEY: contract.to_metadata()},
-                        type_check=False)
+    return nir.NIRGraph(
+        nodes, edges, metadata={METADATA_KEY: contract.to_metadata()}, type_check=False
+    )
 
 
 def read_state_dict(path: Path, arch_path: Path, state: dict) -> ImportedModel:
     arch = read_architecture(arch_path)
     graph = state_dict_to_nir(state, arch, path.name)
-    return ImportedModel(graph=graph, source=str(path),
-                         kind=f"PyTorch state dict described by {Path(arch_path).name}")
+    return ImportedModel(
+        graph=graph,
+        source=str(path),
+        kind=f"PyTorch state dict described by {Path(arch_path).name}",
+    )

@@ -6,15 +6,15 @@ without snn-deploy's contract in its metadata is read through a *convention*: st
 neither works, snn-deploy refuses to guess and asks for ``--dt``. Every decision is written into
 the contract's ``source`` and the compile report.
 
-| convention | dt | integrator | reset | recognised by |
-|---|---|---|---|---|
-| ``snntorch`` | 1e-4 s (hard-coded by snnTorch 1.0.0) | euler | not encoded (NIR: to v_reset) | ``r = tau/1e-4`` (and ``w_in = tau_syn/1e-4``) on every neuron |
-| ``sinabs`` | 1 (tau in steps) | exact | subtract (Sinabs IAF/LIF) | only IF/LIF with ``r = 1`` and every ``tau >= 1`` |
-| ``rockpool`` | from ``r = tau exp(-dt/tau)/dt`` | exact | zero | that equation has one common solution dt for every neuron (``r != 1``) |
-| ``norse`` | user (Norse's default 1e-3) | euler | zero | user only |
-| ``norse-1.1`` | user | euler | zero | user only: Norse 1.1.0 writes ``tau = dt * tau_true`` (norse#411); tau is divided by dt |
-| ``spikingjelly`` | user (SpikingJelly's default 1e-4) | euler | zero | user only |
-| ``nir`` | user | euler | zero (to ``v_reset``) | user only |
+- ``snntorch``: dt 1e-4 s (hard-coded by snnTorch 1.0.0), euler, reset not encoded (NIR: to
+  v_reset); recognised by ``r = tau/1e-4`` (and ``w_in = tau_syn/1e-4``) on every neuron.
+- ``sinabs``: dt 1 (tau in steps), exact, reset by subtraction; recognised when there are only
+  IF/LIF neurons with ``r = 1`` and every ``tau >= 1``.
+- ``rockpool``: dt solved from ``r = tau exp(-dt/tau)/dt``, exact, reset to zero; recognised when
+  one round dt solves it for every neuron (``r != 1``).
+- ``norse`` (user dt; Norse's default 1e-3), ``norse-1.1`` (Norse 1.1.0 writes
+  ``tau = dt * tau_true``, norse#411: tau is divided by dt), ``spikingjelly`` (user dt; its default
+  1e-4), ``nir`` (user dt): euler, reset to zero; stated by the user only.
 """
 
 from __future__ import annotations
@@ -46,24 +46,46 @@ class Convention:
 CONVENTIONS = {
     "nir": Convention("nir", "euler", None, "zero", "NIR semantics: reset to v_reset"),
     "snntorch": Convention(
-        "snntorch", "euler", SNNTORCH_DT, "zero",
+        "snntorch",
+        "euler",
+        SNNTORCH_DT,
+        "zero",
         "snnTorch 1.0.0 writes tau = dt/(1-beta), r = tau/dt with dt = 1e-4 and does not export "
         "its reset mechanism or reset_delay: NIR's reset to v_reset is used; if the model reset "
         "by subtraction, pass --reset subtract (and --reset-delay for snnTorch's default "
         "reset_delay=True)",
     ),
-    "sinabs": Convention("sinabs", "exact", 1.0, "subtract",
-                         "Sinabs writes tau in time steps (dt = 1) and its IAF/LIF reset by "
-                         "subtraction"),
-    "rockpool": Convention("rockpool", "exact", None, "zero",
-                           "Rockpool encodes dt in r = tau exp(-dt/tau)/dt; its input gain is "
-                           "taken as NIR's (unverified against Rockpool itself)"),
+    "sinabs": Convention(
+        "sinabs",
+        "exact",
+        1.0,
+        "subtract",
+        "Sinabs writes tau in time steps (dt = 1) and its IAF/LIF reset by subtraction",
+    ),
+    "rockpool": Convention(
+        "rockpool",
+        "exact",
+        None,
+        "zero",
+        "Rockpool encodes dt in r = tau exp(-dt/tau)/dt; its input gain is "
+        "taken as NIR's (unverified against Rockpool itself)",
+    ),
     "norse": Convention("norse", "euler", None, "zero", "Norse: forward Euler, reset to v_reset"),
-    "norse-1.1": Convention("norse-1.1", "euler", None, "zero",
-                            "Norse 1.1.0 writes tau = dt * tau_true (norse#411): tau is divided "
-                            "by dt", tau_divided_by_dt=True),
-    "spikingjelly": Convention("spikingjelly", "euler", None, "zero",
-                               "SpikingJelly: tau = tau_steps * dt, Euler; refuses soft reset"),
+    "norse-1.1": Convention(
+        "norse-1.1",
+        "euler",
+        None,
+        "zero",
+        "Norse 1.1.0 writes tau = dt * tau_true (norse#411): tau is divided by dt",
+        tau_divided_by_dt=True,
+    ),
+    "spikingjelly": Convention(
+        "spikingjelly",
+        "euler",
+        None,
+        "zero",
+        "SpikingJelly: tau = tau_steps * dt, Euler; refuses soft reset",
+    ),
 }
 
 
@@ -74,8 +96,16 @@ def _taus(nodes: dict):
         if isinstance(n, (nir.LIF, nir.LI)):
             out.append((name, n, np.asarray(n.tau, float), np.asarray(n.r, float), None, None))
         elif isinstance(n, (nir.CubaLIF, nir.CubaLI)):
-            out.append((name, n, np.asarray(n.tau_mem, float), np.asarray(n.r, float),
-                        np.asarray(n.tau_syn, float), np.asarray(n.w_in, float)))
+            out.append(
+                (
+                    name,
+                    n,
+                    np.asarray(n.tau_mem, float),
+                    np.asarray(n.r, float),
+                    np.asarray(n.tau_syn, float),
+                    np.asarray(n.w_in, float),
+                )
+            )
     return out
 
 
@@ -104,35 +134,58 @@ def _round_number(x: float) -> bool:
 def detect(nodes: dict) -> tuple[Convention, float, str] | None:
     """(convention, dt, why) recognised from the parameters, or None."""
     taus = _taus(nodes)
-    neurons = [n for n in nodes.values() if isinstance(
-        n, (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI, nir.IF, nir.I))]
+    neurons = [
+        n
+        for n in nodes.values()
+        if isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI, nir.IF, nir.I))
+    ]
     if taus and all(
         _close(tm / SNNTORCH_DT, r) and (ts is None or _close(ts / SNNTORCH_DT, w))
         for _, _, tm, r, ts, w in taus
     ):
-        return (CONVENTIONS["snntorch"], SNNTORCH_DT,
-                "every neuron has r = tau/1e-4 (and w_in = tau_syn/1e-4): snnTorch's export")
+        return (
+            CONVENTIONS["snntorch"],
+            SNNTORCH_DT,
+            "every neuron has r = tau/1e-4 (and w_in = tau_syn/1e-4): snnTorch's export",
+        )
     only_if_lif = all(isinstance(n, (nir.IF, nir.LIF)) for n in neurons)
-    if neurons and only_if_lif and all(_close(n.r, 1.0) for n in neurons) and all(
-        np.all(np.asarray(n.tau, float) >= 1.0) for n in neurons if isinstance(n, nir.LIF)
+    if (
+        neurons
+        and only_if_lif
+        and all(_close(n.r, 1.0) for n in neurons)
+        and all(np.all(np.asarray(n.tau, float) >= 1.0) for n in neurons if isinstance(n, nir.LIF))
     ):
-        return (CONVENTIONS["sinabs"], 1.0,
-                "only IF/LIF neurons with r = 1 and tau >= 1 (in steps): Sinabs' export")
+        return (
+            CONVENTIONS["sinabs"],
+            1.0,
+            "only IF/LIF neurons with r = 1 and tau >= 1 (in steps): Sinabs' export",
+        )
     if taus and all(not _close(r, 1.0) for _, _, _, r, _, _ in taus):
-        dts = [_rockpool_dt(float(t), float(r)) for _, _, tm, rr, _, _ in taus
-               for t, r in zip(np.ravel(tm), np.ravel(rr), strict=False)]
+        dts = [
+            _rockpool_dt(float(t), float(r))
+            for _, _, tm, rr, _, _ in taus
+            for t, r in zip(np.ravel(tm), np.ravel(rr), strict=False)
+        ]
         # Any single (tau, r) solves the equation for some dt; Rockpool's is also a round
         # number (1, 2, 2.5 or 5 times a power of ten), which chance rarely gives.
-        if (dts and all(d is not None for d in dts) and _close(dts, dts[0])
-                and _round_number(dts[0])):
-            return (CONVENTIONS["rockpool"], float(dts[0]),
-                    f"r = tau exp(-dt/tau)/dt holds with one dt = {dts[0]:.6g} s for every "
-                    "neuron: Rockpool's export")
+        if (
+            dts
+            and all(d is not None for d in dts)
+            and _close(dts, dts[0])
+            and _round_number(dts[0])
+        ):
+            return (
+                CONVENTIONS["rockpool"],
+                float(dts[0]),
+                f"r = tau exp(-dt/tau)/dt holds with one dt = {dts[0]:.6g} s for every "
+                "neuron: Rockpool's export",
+            )
     return None
 
 
-def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
-            ) -> tuple[DiscretizationContract, Convention | None]:
+def resolve(
+    graph_nodes: dict, metadata: dict | None, overrides: dict | None
+) -> tuple[DiscretizationContract, Convention | None]:
     """The contract for a graph: its metadata, else a convention (stated or recognised), then
     the user's explicit fields on top. Raises if no time step can be known."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -145,8 +198,9 @@ def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
     else:
         if convention_name:
             if convention_name not in CONVENTIONS:
-                raise ModelError(f"unknown convention {convention_name!r}; known: "
-                                 f"{', '.join(CONVENTIONS)}")
+                raise ModelError(
+                    f"unknown convention {convention_name!r}; known: {', '.join(CONVENTIONS)}"
+                )
             convention = CONVENTIONS[convention_name]
             dt, why = convention.dt_seconds, f"convention '{convention.name}' stated by the user"
             if convention.name == "rockpool":
@@ -155,8 +209,9 @@ def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
         else:
             found = detect(graph_nodes)
             user_dt = overrides.get("dt_seconds")
-            if found and (user_dt is None or found[0].dt_seconds is not None
-                          or _close(found[1], user_dt)):
+            if found and (
+                user_dt is None or found[0].dt_seconds is not None or _close(found[1], user_dt)
+            ):
                 convention, dt, why = found
                 why = f"recognised convention '{convention.name}' ({why})"
             else:
@@ -175,10 +230,17 @@ def resolve(graph_nodes: dict, metadata: dict | None, overrides: dict | None
     if overrides:
         why += "; stated by the user: " + ", ".join(f"{k}={v}" for k, v in overrides.items())
     contract = dataclasses.replace(contract, **overrides, source=why)
-    if (convention is not None and convention.name == "snntorch" and contract.reset == "subtract"
-            and not contract.reset_delay and "subtract_recheck" not in overrides):
+    if (
+        convention is not None
+        and convention.name == "snntorch"
+        and contract.reset == "subtract"
+        and not contract.reset_delay
+        and "subtract_recheck" not in overrides
+    ):
         contract = dataclasses.replace(
-            contract, subtract_recheck=True,
+            contract,
+            subtract_recheck=True,
             source=why + "; snnTorch's subtractive reset re-checks a neuron still above threshold "
-            "(subtract_recheck)")
+            "(subtract_recheck)",
+        )
     return contract, convention

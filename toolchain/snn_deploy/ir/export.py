@@ -35,28 +35,40 @@ MAX_DENSE_ENTRIES = 20_000_000
 def _neuron_node(pop: Population, dt: float, metadata: dict):
     a, b = np.asarray(pop.alpha), np.asarray(pop.beta)
     if np.any(a >= 1):
-        raise UnsupportedError(f"population '{pop.name}': a current that never decays (alpha = 1) "
-                               "has no NIR form")
+        raise UnsupportedError(
+            f"population '{pop.name}': a current that never decays (alpha = 1) has no NIR form"
+        )
     thr = np.asarray(pop.threshold)
     if np.all(a == 0) and np.all(b == 1):
         if pop.spiking:
-            return nir.IF(r=np.full(pop.size, 1.0 / dt), v_threshold=thr,
-                          v_reset=np.asarray(pop.v_reset), metadata=metadata)
+            return nir.IF(
+                r=np.full(pop.size, 1.0 / dt),
+                v_threshold=thr,
+                v_reset=np.asarray(pop.v_reset),
+                metadata=metadata,
+            )
         return nir.I(r=np.full(pop.size, 1.0 / dt), metadata=metadata)
     if np.any(b >= 1):
-        raise UnsupportedError(f"population '{pop.name}': a voltage that never decays together "
-                               "with a synaptic current has no NIR form")
+        raise UnsupportedError(
+            f"population '{pop.name}': a voltage that never decays together "
+            "with a synaptic current has no NIR form"
+        )
     tau_mem = dt / (1 - b)
     common = dict(r=tau_mem / dt, v_leak=np.asarray(pop.bias) / (1 - b), metadata=metadata)
     if np.all(a == 0):
         if pop.spiking:
-            return nir.LIF(tau=tau_mem, v_threshold=thr, v_reset=np.asarray(pop.v_reset),
-                           **common)
+            return nir.LIF(tau=tau_mem, v_threshold=thr, v_reset=np.asarray(pop.v_reset), **common)
         return nir.LI(tau=tau_mem, **common)
     tau_syn = dt / (1 - a)
     if pop.spiking:
-        return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, v_threshold=thr,
-                           v_reset=np.asarray(pop.v_reset), w_in=tau_syn / dt, **common)
+        return nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=tau_mem,
+            v_threshold=thr,
+            v_reset=np.asarray(pop.v_reset),
+            w_in=tau_syn / dt,
+            **common,
+        )
     return nir.CubaLI(tau_syn=tau_syn, tau_mem=tau_mem, w_in=tau_syn / dt, **common)
 
 
@@ -65,19 +77,25 @@ def _dense(w, name: str) -> np.ndarray:
         if w.shape[0] * w.shape[1] > MAX_DENSE_ENTRIES:
             raise UnsupportedError(
                 f"projection '{name}': {w.shape[0]:,} x {w.shape[1]:,} weights are too many to "
-                "write as a dense NIR Linear", hint="export the float model's own NIR graph")
+                "write as a dense NIR Linear",
+                hint="export the float model's own NIR graph",
+            )
         return w.toarray()
     return np.asarray(w, dtype=np.float64)
 
 
-def network_to_nir(net: DiscreteNetwork, node_metadata: dict | None = None,
-                   graph_metadata: dict | None = None) -> nir.NIRGraph:
+def network_to_nir(
+    net: DiscreteNetwork, node_metadata: dict | None = None, graph_metadata: dict | None = None
+) -> nir.NIRGraph:
     """The float network as a NIR graph (model time), with the contract in its metadata."""
     node_metadata = node_metadata or {}
     dt = net.contract.dt_seconds
     constant = {p.name for p in net.inputs if p.kind == "constant"}
-    nodes = {p.name: nir.Input(input_type={"input": np.array([p.size])})
-             for p in net.inputs if p.kind == "spikes"}
+    nodes = {
+        p.name: nir.Input(input_type={"input": np.array([p.size])})
+        for p in net.inputs
+        if p.kind == "spikes"
+    }
     edges = []
     for pop in net.populations:
         nodes[pop.name] = _neuron_node(pop, dt, node_metadata.get(pop.name, {}))
@@ -131,12 +149,20 @@ def quantized_to_nir(net: DiscreteNetwork, qnet, numerics) -> nir.NIRGraph:
         q, s = qp.params, qp.scale
         alpha = 1.0 - (q.du + numerics.current_decay_offset) / unity
         beta = 1.0 - (q.dv + numerics.voltage_decay_offset) / unity
-        bias = (q.bias_mant.astype(np.float64) * 2.0 ** q.bias_exp) / s
+        bias = (q.bias_mant.astype(np.float64) * 2.0**q.bias_exp) / s
         thr = (q.vth * float(1 << numerics.threshold_shift)) / s if qp.spiking else fp.threshold
         pops.append(dataclasses.replace(fp, alpha=alpha, beta=beta, bias=bias, threshold=thr))
-        node_meta[fp.name] = {INTEGER_KEY: {
-            "du": q.du, "dv": q.dv, "vth": q.vth, "bias_mant": q.bias_mant,
-            "bias_exp": q.bias_exp, "scale": np.float64(s), "model": qp.model}}
+        node_meta[fp.name] = {
+            INTEGER_KEY: {
+                "du": q.du,
+                "dv": q.dv,
+                "vth": q.vth,
+                "bias_mant": q.bias_mant,
+                "bias_exp": q.bias_exp,
+                "scale": np.float64(s),
+                "model": qp.model,
+            }
+        }
     projs = []
     for fp, qp in zip(net.projections, qnet.projections, strict=True):
         scale = qnet.population(qp.target).scale
@@ -144,11 +170,21 @@ def quantized_to_nir(net: DiscreteNetwork, qnet, numerics) -> nir.NIRGraph:
         w = qp.weight.astype(np.float64) * unit
         projs.append(dataclasses.replace(fp, weight=w))
         mant = qp.weight.toarray() if sp.issparse(qp.weight) else qp.weight
-        node_meta[fp.name] = {INTEGER_KEY: {
-            "weight_mantissa": np.asarray(mant), "weight_exp": np.int64(qp.params.weight_exp),
-            "num_weight_bits": np.int64(qp.params.num_weight_bits),
-            "sign_mode": qp.params.sign_mode, "chip_delay_steps": np.int64(qp.delay_steps)}}
+        node_meta[fp.name] = {
+            INTEGER_KEY: {
+                "weight_mantissa": np.asarray(mant),
+                "weight_exp": np.int64(qp.params.weight_exp),
+                "num_weight_bits": np.int64(qp.params.num_weight_bits),
+                "sign_mode": qp.params.sign_mode,
+                "chip_delay_steps": np.int64(qp.delay_steps),
+            }
+        }
     deq = dataclasses.replace(net, populations=tuple(pops), projections=tuple(projs))
-    graph_meta = {"snn_deploy_export": {"target": qnet.target, "arithmetic": qnet.arithmetic,
-                                        "values": "dequantized integer network"}}
+    graph_meta = {
+        "snn_deploy_export": {
+            "target": qnet.target,
+            "arithmetic": qnet.arithmetic,
+            "values": "dequantized integer network",
+        }
+    }
     return network_to_nir(deq, node_meta, graph_meta)

@@ -27,8 +27,16 @@ import scipy.sparse as sp
 
 from snn_deploy.errors import ModelError, UnsupportedError
 
-LINEAR_NODES = (nir.Linear, nir.Affine, nir.Scale, nir.Conv1d, nir.Conv2d, nir.SumPool2d,
-                nir.AvgPool2d, nir.Flatten)
+LINEAR_NODES = (
+    nir.Linear,
+    nir.Affine,
+    nir.Scale,
+    nir.Conv1d,
+    nir.Conv2d,
+    nir.SumPool2d,
+    nir.AvgPool2d,
+    nir.Flatten,
+)
 DENSE_THRESHOLD = 0.25  # above this fraction of non-zeros a matrix is kept dense
 
 
@@ -62,8 +70,9 @@ def _pair(v, name: str, node: str) -> tuple[int, int]:
 def _out_len(n: int, k: int, s: int, p: int, d: int, node: str) -> int:
     out = (n + 2 * p - d * (k - 1) - 1) // s + 1
     if out < 1:
-        raise ModelError(f"node '{node}': kernel {k} (dilation {d}) does not fit input {n} with "
-                         f"padding {p}")
+        raise ModelError(
+            f"node '{node}': kernel {k} (dilation {d}) does not fit input {n} with padding {p}"
+        )
     return out
 
 
@@ -89,23 +98,30 @@ def _padding(pad, k: tuple[int, ...], d: tuple[int, ...], s: tuple[int, ...], no
     return [(int(x), int(x)) for x in p]
 
 
-def conv_matrix(weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, dilation,
-                groups: int, node: str):
+def conv_matrix(
+    weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, dilation, groups: int, node: str
+):
     """CSR matrix of an N-d convolution (N = 1 or 2) on a (C, *spatial) input."""
     w = np.asarray(weight, dtype=np.float64)
     nd = w.ndim - 2
     c_out, c_in_g = w.shape[:2]
     k = w.shape[2:]
     if len(in_shape) != nd + 1:
-        raise ModelError(f"node '{node}': a {nd}-d convolution needs a (channels, {nd} spatial) "
-                         f"input, got shape {in_shape}")
+        raise ModelError(
+            f"node '{node}': a {nd}-d convolution needs a (channels, {nd} spatial) "
+            f"input, got shape {in_shape}"
+        )
     c_in, spatial = in_shape[0], in_shape[1:]
     groups = int(groups)
     if c_in != c_in_g * groups or c_out % groups:
-        raise ModelError(f"node '{node}': weight {w.shape} with groups={groups} does not fit "
-                         f"{c_in} input channels")
+        raise ModelError(
+            f"node '{node}': weight {w.shape} with groups={groups} does not fit "
+            f"{c_in} input channels"
+        )
     s = tuple(_pair(stride, "stride", node)[:nd]) if nd == 2 else (int(np.ravel(stride)[0]),)
-    dil = tuple(_pair(dilation, "dilation", node)[:nd]) if nd == 2 else (int(np.ravel(dilation)[0]),)
+    dil = (
+        tuple(_pair(dilation, "dilation", node)[:nd]) if nd == 2 else (int(np.ravel(dilation)[0]),)
+    )
     pads = _padding(padding, k, dil, s, node)
     out_sp = tuple(
         (spatial[i] + pads[i][0] + pads[i][1] - dil[i] * (k[i] - 1) - 1) // s[i] + 1
@@ -114,9 +130,14 @@ def conv_matrix(weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, 
     if any(o < 1 for o in out_sp):
         raise ModelError(f"node '{node}': kernel {k} does not fit input {spatial}")
     # index grids: (c_out, *out_sp, c_in_g, *k)
-    grids = np.meshgrid(np.arange(c_out), *[np.arange(o) for o in out_sp], np.arange(c_in_g),
-                        *[np.arange(x) for x in k], indexing="ij")
-    co, outs, ci, ks = grids[0], grids[1:1 + nd], grids[1 + nd], grids[2 + nd:]
+    grids = np.meshgrid(
+        np.arange(c_out),
+        *[np.arange(o) for o in out_sp],
+        np.arange(c_in_g),
+        *[np.arange(x) for x in k],
+        indexing="ij",
+    )
+    co, outs, ci, ks = grids[0], grids[1 : 1 + nd], grids[1 + nd], grids[2 + nd :]
     group = co // (c_out // groups)
     ci_abs = group * c_in_g + ci
     pos = [outs[i] * s[i] - pads[i][0] + ks[i] * dil[i] for i in range(nd)]
@@ -145,15 +166,17 @@ def pool_matrix(in_shape: tuple[int, ...], kernel, stride, padding, average: boo
     sh, sw = _pair(stride, "stride", node) if stride is not None else (kh, kw)
     ph, pw = _pair(padding, "padding", node) if padding is not None else (0, 0)
     ho, wo = _out_len(h, kh, sh, ph, 1, node), _out_len(w, kw, sw, pw, 1, node)
-    ch, oy, ox, ky, kx = np.meshgrid(np.arange(c), np.arange(ho), np.arange(wo), np.arange(kh),
-                                     np.arange(kw), indexing="ij")
+    ch, oy, ox, ky, kx = np.meshgrid(
+        np.arange(c), np.arange(ho), np.arange(wo), np.arange(kh), np.arange(kw), indexing="ij"
+    )
     iy, ix = oy * sh - ph + ky, ox * sw - pw + kx
     valid = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
     row = (ch * ho + oy) * wo + ox
     col = (ch * h + iy) * w + ix
     value = 1.0 / (kh * kw) if average else 1.0
-    m = sp.csr_matrix((np.full(int(valid.sum()), value), (row[valid], col[valid])),
-                      shape=(c * ho * wo, c * h * w))
+    m = sp.csr_matrix(
+        (np.full(int(valid.sum()), value), (row[valid], col[valid])), shape=(c * ho * wo, c * h * w)
+    )
     return m, (c, ho, wo)
 
 
@@ -162,19 +185,24 @@ def lower(name: str, node, in_shape: tuple[int, ...] | None) -> LinearOp:
     if isinstance(node, (nir.Linear, nir.Affine)):
         w = np.asarray(node.weight, dtype=np.float64)
         if w.ndim != 2:
-            raise UnsupportedError(f"node '{name}': weight of shape {w.shape}; only 2-d weights "
-                                   "are supported")
+            raise UnsupportedError(
+                f"node '{name}': weight of shape {w.shape}; only 2-d weights are supported"
+            )
         n_in = w.shape[1]
         if in_shape is not None and math.prod(in_shape) != n_in:
-            raise ModelError(f"node '{name}': weight {w.shape} expects {n_in} inputs, its input "
-                             f"has shape {in_shape} ({math.prod(in_shape)} values)")
+            raise ModelError(
+                f"node '{name}': weight {w.shape} expects {n_in} inputs, its input "
+                f"has shape {in_shape} ({math.prod(in_shape)} values)"
+            )
         bias = np.zeros(w.shape[0])
         if isinstance(node, nir.Affine):
             bias = np.broadcast_to(np.asarray(node.bias, dtype=np.float64), (w.shape[0],)).copy()
         return LinearOp(compact(w), bias, (w.shape[0],))
     if in_shape is None:
-        raise ModelError(f"node '{name}' ({type(node).__name__}): the shape of its input is "
-                         "unknown", hint="give the graph's Input node a shape")
+        raise ModelError(
+            f"node '{name}' ({type(node).__name__}): the shape of its input is unknown",
+            hint="give the graph's Input node a shape",
+        )
     n = math.prod(in_shape)
     if isinstance(node, nir.Scale):
         scale = np.broadcast_to(np.asarray(node.scale, dtype=np.float64), in_shape).ravel()
@@ -183,16 +211,24 @@ def lower(name: str, node, in_shape: tuple[int, ...] | None) -> LinearOp:
         start, end = int(node.start_dim), int(node.end_dim)
         nd = len(in_shape)
         s, e = start % nd if nd else 0, end % nd if nd else 0
-        out = in_shape[:s] + (math.prod(in_shape[s:e + 1]),) + in_shape[e + 1:] if nd else ()
+        out = in_shape[:s] + (math.prod(in_shape[s : e + 1]),) + in_shape[e + 1 :] if nd else ()
         return LinearOp(sp.identity(n, format="csr"), np.zeros(n), tuple(out))
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        m, out = conv_matrix(node.weight, in_shape, node.stride, node.padding, node.dilation,
-                             node.groups, name)
-        bias = np.repeat(np.broadcast_to(np.asarray(node.bias, dtype=np.float64), (out[0],)),
-                         math.prod(out[1:]))
+        m, out = conv_matrix(
+            node.weight, in_shape, node.stride, node.padding, node.dilation, node.groups, name
+        )
+        bias = np.repeat(
+            np.broadcast_to(np.asarray(node.bias, dtype=np.float64), (out[0],)), math.prod(out[1:])
+        )
         return LinearOp(compact(m), bias, out)
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        m, out = pool_matrix(in_shape, node.kernel_size, node.stride, node.padding,
-                             isinstance(node, nir.AvgPool2d), name)
+        m, out = pool_matrix(
+            in_shape,
+            node.kernel_size,
+            node.stride,
+            node.padding,
+            isinstance(node, nir.AvgPool2d),
+            name,
+        )
         return LinearOp(m, np.zeros(m.shape[0]), out)
     raise UnsupportedError(f"node '{name}': {type(node).__name__} is not a linear operator")

@@ -102,11 +102,14 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
         preds[b].append(a)
     notes: list[str] = []
     shapes = _shapes(nodes, preds, succs, notes)
-    inputs = tuple(InputPort(n, math.prod(shapes[n])) for n, x in nodes.items()
-                   if isinstance(x, nir.Input))
+    inputs = tuple(
+        InputPort(n, math.prod(shapes[n])) for n, x in nodes.items() if isinstance(x, nir.Input)
+    )
     if not inputs:
-        raise ModelError("the graph has no Input node",
-                         hint="a recurrent graph needs an explicit nir.Input (nir.md section 6)")
+        raise ModelError(
+            "the graph has no Input node",
+            hint="a recurrent graph needs an explicit nir.Input (nir.md section 6)",
+        )
     neuron_names = [n for n, x in nodes.items() if isinstance(x, NEURON_NODES)]
     terms = _expand_all(nodes, preds, shapes, neuron_names, contract)
 
@@ -118,9 +121,15 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
             current_bias[target] = bias
         for (source, delay, via), matrix in groups.items():
             many = sum(1 for s, d, v in groups if v == via) > 1
-            name = via if via and not many else (
-                f"{via or source + '->' + target}" + (f"[{source}]" if many else "")
-                + (f"@{delay}" if delay and many else ""))
+            name = (
+                via
+                if via and not many
+                else (
+                    f"{via or source + '->' + target}"
+                    + (f"[{source}]" if many else "")
+                    + (f"@{delay}" if delay and many else "")
+                )
+            )
             raw.append((name, source, target, compact(matrix), delay))
     pops, gains = {}, {}
     for n in neuron_names:
@@ -135,8 +144,10 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
             port = f"bias:{t}"
             inputs.append(InputPort(port, 1, kind="constant"))
             raw.append((f"{port}->{t}", port, t, b[:, None] / gains[t][:, None], 0))
-            notes.append(f"bias into '{t}' (which has a synaptic current) is carried by a "
-                         f"constant input '{port}' that spikes every step")
+            notes.append(
+                f"bias into '{t}' (which has a synaptic current) is carried by a "
+                f"constant input '{port}' that spikes every step"
+            )
     inputs = tuple(inputs)
     order, back = _order(inputs, neuron_names, raw)
     projections = []
@@ -144,8 +155,15 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
         g = gains[t]
         weight = sp.diags(g) @ m if sp.issparse(m) else m * g[:, None]
         back_delay = contract.recurrent_delay_steps if (s, t) in back else 0
-        projections.append(Projection(name=name, source=s, target=t, weight=compact(weight),
-                                      delay_steps=delay + back_delay))
+        projections.append(
+            Projection(
+                name=name,
+                source=s,
+                target=t,
+                weight=compact(weight),
+                delay_steps=delay + back_delay,
+            )
+        )
     populations = tuple(pops[n] for n in order)
     outputs = []
     for name, node in nodes.items():
@@ -160,15 +178,22 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
                 outputs.append(s)
     notes.insert(0, f"discretization contract: {contract.describe()}")
     if back:
-        notes.append(f"back edges ({contract.recurrent_delay_steps}-step delay): "
-                     + ", ".join(f"{s} -> {t}" for s, t in sorted(back)))
+        notes.append(
+            f"back edges ({contract.recurrent_delay_steps}-step delay): "
+            + ", ".join(f"{s} -> {t}" for s, t in sorted(back))
+        )
     for n in neuron_names:
         meta = (getattr(nodes[n], "metadata", None) or {}).get(NEURON_METADATA_KEY)
         if meta:
             notes.append(f"'{n}' is a {meta.get('model')} neuron (from its metadata)")
-    return DiscreteNetwork(inputs=inputs, populations=populations,
-                           projections=tuple(projections), outputs=tuple(dict.fromkeys(outputs)),
-                           contract=contract, notes=tuple(notes))
+    return DiscreteNetwork(
+        inputs=inputs,
+        populations=populations,
+        projections=tuple(projections),
+        outputs=tuple(dict.fromkeys(outputs)),
+        contract=contract,
+        notes=tuple(notes),
+    )
 
 
 # ---------------------------------------------------------------------------------- structure
@@ -194,7 +219,8 @@ def _check(nodes: dict, edges: list) -> None:
                     raise ModelError(
                         f"node '{name}': parameter '{field.name}' has {bad} NaN or infinite "
                         "value(s)",
-                        hint="fix or retrain the model; snn-deploy cannot quantize non-finite values",
+                        hint="fix or retrain the model; snn-deploy cannot quantize non-finite "
+                        "values",
                     )
 
 
@@ -223,11 +249,15 @@ def _shapes(nodes: dict, preds: dict, succs: dict, notes: list) -> dict:
             shape = _type_shape(node.input_type)
             if shape is None:
                 raise ModelError(f"Input '{name}' has no shape")
-            if len(shape) > 1 and shape[0] == 1 and any(
-                _expects(nodes[s]) == math.prod(shape[1:]) for s in succs[name]
+            if (
+                len(shape) > 1
+                and shape[0] == 1
+                and any(_expects(nodes[s]) == math.prod(shape[1:]) for s in succs[name])
             ):
-                notes.append(f"Input '{name}': leading batch dimension of 1 stripped "
-                             f"({shape} -> {shape[1:]})")
+                notes.append(
+                    f"Input '{name}': leading batch dimension of 1 stripped "
+                    f"({shape} -> {shape[1:]})"
+                )
                 shape = shape[1:]
             shapes[name] = shape
     for _ in range(len(nodes) + 1):
@@ -287,9 +317,11 @@ def _expand_all(nodes, preds, shapes, neuron_names, contract):
         if name in memo:
             return memo[name]
         if name in stack:
-            loop = " -> ".join(stack[stack.index(name):] + [name])
-            raise ModelError(f"loop of linear nodes with no neuron on it: {loop}",
-                             hint="a recurrent connection must pass through neurons")
+            loop = " -> ".join(stack[stack.index(name) :] + [name])
+            raise ModelError(
+                f"loop of linear nodes with no neuron on it: {loop}",
+                hint="a recurrent connection must pass through neurons",
+            )
         stack.append(name)
         total, bias = _sum_inputs(name, preds, expand, shapes)
         if isinstance(node, nir.Delay):
@@ -306,8 +338,11 @@ def _expand_all(nodes, preds, shapes, neuron_names, contract):
             op = lower(name, node, in_shape)
             m = op.matrix
             out = {k: sp.csr_matrix(m @ v) for k, v in total.items()}
-            memo[name] = (out, (m @ np.broadcast_to(bias, (m.shape[1],)) if np.ndim(bias)
-                                or bias else 0.0) + op.bias)
+            memo[name] = (
+                out,
+                (m @ np.broadcast_to(bias, (m.shape[1],)) if np.ndim(bias) or bias else 0.0)
+                + op.bias,
+            )
         stack.pop()
         return memo[name]
 
@@ -321,8 +356,9 @@ def _expand_all(nodes, preds, shapes, neuron_names, contract):
             for (src, d), m in terms.items():
                 if m.shape != (size, math.prod(shapes[src])):
                     raise ModelError(
-                        f"node '{target}' ({size} neurons) receives {m.shape[0]} values from "
-                        f"'{p}'", hint="the sizes of connected nodes must agree")
+                        f"node '{target}' ({size} neurons) receives {m.shape[0]} values from '{p}'",
+                        hint="the sizes of connected nodes must agree",
+                    )
                 key = (src, d, via)
                 groups[key] = groups[key] + m if key in groups else m
             bias = bias + b
@@ -349,8 +385,11 @@ def _delay_steps(name, node, shape, contract) -> np.ndarray:
     steps = d / contract.dt_seconds
     r = np.rint(steps)
     if np.any(np.abs(steps - r) > 1e-6 * np.maximum(1, r)):
-        raise ModelError(f"node '{name}': delays {np.unique(d)[:4]} are not whole time steps of "
-                         f"dt = {contract.dt_seconds:g} s", hint="state the right --dt")
+        raise ModelError(
+            f"node '{name}': delays {np.unique(d)[:4]} are not whole time steps of "
+            f"dt = {contract.dt_seconds:g} s",
+            hint="state the right --dt",
+        )
     return r.astype(np.int64)
 
 
@@ -425,8 +464,9 @@ def _decay_gain(tau, contract: DiscretizationContract):
     return decay, 1.0 - decay
 
 
-def _population(name: str, node, size: int, contract: DiscretizationContract,
-                convention: Convention | None):
+def _population(
+    name: str, node, size: int, contract: DiscretizationContract, convention: Convention | None
+):
     def per_neuron(value, default=0.0):
         v = np.asarray(default if value is None else value, dtype=np.float64)
         if v.size not in (1, size):
@@ -465,9 +505,15 @@ def _population(name: str, node, size: int, contract: DiscretizationContract,
     meta = (getattr(node, "metadata", None) or {}).get(NEURON_METADATA_KEY) or {}
     model = str(meta.get("model", "cuba_lif" if spiking else "cuba_li"))
     pop = Population(
-        name=name, size=size, alpha=alpha, beta=beta,
+        name=name,
+        size=size,
+        alpha=alpha,
+        beta=beta,
         threshold=threshold if spiking else np.full(size, np.inf),
-        bias=bias, v_reset=per_neuron(getattr(node, "v_reset", None)),
-        reset=contract.reset, spiking=spiking, model=model,
+        bias=bias,
+        v_reset=per_neuron(getattr(node, "v_reset", None)),
+        reset=contract.reset,
+        spiking=spiking,
+        model=model,
     )
     return pop, np.asarray(gain, dtype=np.float64)

@@ -75,13 +75,15 @@ def input_arrays(network, inputs: dict, steps: int, shifts: dict, binary: bool =
     for port in network.inputs:
         a = np.zeros((batch, steps, port.size), dtype=bool if binary else np.float64)
         if port.kind == "constant":
-            a[:, shifts.get(port.name, 0):] = 1
+            a[:, shifts.get(port.name, 0) :] = 1
         else:
             x = np.asarray(inputs[port.name])[:, :steps]
             if binary and x.dtype != bool and not np.isin(x, (0, 1)).all():
                 raise ModelError(
                     f"input '{port.name}' holds values other than 0 and 1; the chip takes binary "
-                    "spikes", hint="encode the data as spikes (see snn_deploy.data)")
+                    "spikes",
+                    hint="encode the data as spikes (see snn_deploy.data)",
+                )
             a[:, : x.shape[1]] = x
         out[port.name] = a
     return out
@@ -110,8 +112,14 @@ def simulate(
         for p in network.populations
         if p.name in record_voltage or not p.spiking
     }
-    state = {p.name: (np.zeros((batch, steps, p.size)), np.zeros((batch, steps, p.size)))
-             for p in network.populations} if record_state else None
+    state = (
+        {
+            p.name: (np.zeros((batch, steps, p.size)), np.zeros((batch, steps, p.size)))
+            for p in network.populations
+        }
+        if record_state
+        else None
+    )
     incoming = {p.name: network.incoming(p.name) for p in network.populations}
     delays = timing.delays
     delayed = network.contract.reset_delay
@@ -144,7 +152,11 @@ def simulate(
                 else:
                     s = v > pop.threshold
                 if not delayed:
-                    v = np.where(s, pop.v_reset, v) if pop.reset == "zero" else v - s * pop.threshold
+                    v = (
+                        np.where(s, pop.v_reset, v)
+                        if pop.reset == "zero"
+                        else v - s * pop.threshold
+                    )
                 hist[pop.name][:, t] = s
             volt[pop.name] = v
             if pop.name in traces:

@@ -4,16 +4,16 @@ In the float model a feedforward projection delivers in the same step (delay 0);
 ``Dense`` adds ``synapse_delay_steps`` (1). For each population we find a shift ``sigma`` (chip step
 = model step + sigma) and for each projection the chip delay ``d_chip = d_model + sigma(target) -
 sigma(source)`` that preserves the model's behaviour exactly, with ``d_chip >= min_delay``. For a
-feedforward chain sigma is the depth of the layer; a constant input port starts just in time for
-its target (its sigma is the target's minus the synapse delay). A loop whose model delay is shorter than the
-chip's synapses allow cannot be preserved; it is listed in ``problems``.
+feedforward chain sigma is the depth of the layer; a constant input port starts just in time for its
+target (its sigma is the target's minus the synapse delay). A loop whose model delay is shorter than
+the chip's synapses allow cannot be preserved; it is listed in ``problems``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from snn_deploy.ir.network import DiscreteNetwork
 
@@ -53,7 +53,8 @@ def chip_timing(network: DiscreteNetwork, min_delay: int) -> ChipTiming:
         if port.kind == "constant":
             targets = [p for p in network.projections if p.source == port.name]
             shifts[port.name] = min(
-                (shifts[p.target] - min_delay + p.delay_steps for p in targets), default=0)
+                (shifts[p.target] - min_delay + p.delay_steps for p in targets), default=0
+            )
     delays, problems = {}, []
     for p in network.projections:
         d = p.delay_steps + shifts[p.target] - shifts[p.source]

@@ -85,8 +85,13 @@ class MappedNetwork:
             "memory_bits_per_core": self.memory_bits_per_core,
             "populations": [vars(f) for f in self.footprints],
             "cores": [
-                {"core": c.core, "chip": c.chip, "neurons": c.neurons, "memory_bits": c.memory_bits,
-                 "slices": [vars(s) for s in c.slices]}
+                {
+                    "core": c.core,
+                    "chip": c.chip,
+                    "neurons": c.neurons,
+                    "memory_bits": c.memory_bits,
+                    "slices": [vars(s) for s in c.slices],
+                }
                 for c in self.cores
             ],
             "not_checked": list(self.not_checked),
@@ -124,26 +129,34 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
         )
         per_core = min(core.max_neurons, memory_bits // per_neuron)
         n_cores = math.ceil(pop.size / per_core) if per_core else 0
-        footprints.append(PopulationFootprint(pop.name, pop.size, fan_in, per_neuron, per_core,
-                                              n_cores))
+        footprints.append(
+            PopulationFootprint(pop.name, pop.size, fan_in, per_neuron, per_core, n_cores)
+        )
         if per_core == 0:
-            violations.append(Violation(
-                layer=pop.name,
-                what=f"memory of one neuron (fan-in {fan_in:,} synapses) in bits",
-                value=per_neuron, limit=memory_bits, key=profile.key("core", "memory_bytes"),
-                fix=f"reduce the fan-in of '{pop.name}' (fewer or sparser inputs) or quantize "
-                "its weights to fewer bits",
-            ))
+            violations.append(
+                Violation(
+                    layer=pop.name,
+                    what=f"memory of one neuron (fan-in {fan_in:,} synapses) in bits",
+                    value=per_neuron,
+                    limit=memory_bits,
+                    key=profile.key("core", "memory_bytes"),
+                    fix=f"reduce the fan-in of '{pop.name}' (fewer or sparser inputs) or quantize "
+                    "its weights to fewer bits",
+                )
+            )
             continue
         if n_cores > profile.total_cores:
-            violations.append(Violation(
-                layer=pop.name,
-                what=f"cores needed for {pop.size:,} neurons (at most {per_core:,} per core)",
-                value=n_cores, limit=profile.total_cores,
-                key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
-                fix=f"make '{pop.name}' smaller, or give the system more chips "
-                f"(--chips {math.ceil(n_cores / profile.chip.cores_per_chip)})",
-            ))
+            violations.append(
+                Violation(
+                    layer=pop.name,
+                    what=f"cores needed for {pop.size:,} neurons (at most {per_core:,} per core)",
+                    value=n_cores,
+                    limit=profile.total_cores,
+                    key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
+                    fix=f"make '{pop.name}' smaller, or give the system more chips "
+                    f"(--chips {math.ceil(n_cores / profile.chip.cores_per_chip)})",
+                )
+            )
         base, extra = divmod(pop.size, n_cores)
         start = 0
         for i in range(n_cores):
@@ -167,12 +180,17 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
     if len(assignments) > profile.total_cores and not any(
         v.what.startswith("cores needed") for v in violations
     ):
-        violations.append(Violation(
-            layer="", what="cores needed", value=len(assignments), limit=profile.total_cores,
-            key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
-            fix="make the network smaller, or give the system more chips "
-            f"(--chips {math.ceil(len(assignments) / profile.chip.cores_per_chip)})",
-        ))
+        violations.append(
+            Violation(
+                layer="",
+                what="cores needed",
+                value=len(assignments),
+                limit=profile.total_cores,
+                key=f"{profile.key('chip', 'cores_per_chip')} x [chip].max_chips",
+                fix="make the network smaller, or give the system more chips "
+                f"(--chips {math.ceil(len(assignments) / profile.chip.cores_per_chip)})",
+            )
+        )
     not_checked = tuple(
         f"{profile.key('core', k)}: not published for {profile.chip.title}"
         for k in ("max_fan_in", "max_fan_out", "max_input_axons", "max_output_axons")
@@ -183,11 +201,16 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
         if limit is not None:
             for f in footprints:
                 if f.fan_in > limit:
-                    violations.append(Violation(
-                        layer=f.population, what=label, value=f.fan_in, limit=limit,
-                        key=profile.key("core", k),
-                        fix=f"reduce the number of inputs of '{f.population}'",
-                    ))
+                    violations.append(
+                        Violation(
+                            layer=f.population,
+                            what=label,
+                            value=f.fan_in,
+                            limit=limit,
+                            key=profile.key("core", k),
+                            fix=f"reduce the number of inputs of '{f.population}'",
+                        )
+                    )
     mapped = MappedNetwork(
         target=profile.name,
         cores=assignments,

@@ -58,7 +58,9 @@ class LoihiNumerics:
 
     @property
     def bias(self) -> ManExpFormat:
-        return ManExpFormat(IntFormat(self.bias_mantissa_bits), self.bias_exp_min, self.bias_exp_max)
+        return ManExpFormat(
+            IntFormat(self.bias_mantissa_bits), self.bias_exp_min, self.bias_exp_max
+        )
 
     @property
     def decay_unity(self) -> int:
@@ -83,7 +85,8 @@ class LoihiNumerics:
 
     def weight_format(self, sign_mode: str, num_weight_bits: int) -> str:
         lo, hi = self.weight_range(sign_mode)
-        return f"w<{num_weight_bits}b {sign_mode}, step {self.weight_step(sign_mode, num_weight_bits)}, {lo}..{hi}>"
+        step = self.weight_step(sign_mode, num_weight_bits)
+        return f"w<{num_weight_bits}b {sign_mode}, step {step}, {lo}..{hi}>"
 
 
 def determine_sign_mode(w) -> str:

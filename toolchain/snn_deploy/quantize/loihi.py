@@ -61,23 +61,41 @@ def quantize_loihi(
         qpop, pstats, wq, viol = _quantize_population(
             pop, incoming, num, profile, (calibration or {}).get(pop.name), headroom
         )
-        qpops.append(QPopulation(
-            name=qpop["name"], size=pop.size, model=pop.model, params=qpop["params"],
-            scale=qpop["scale"], shift_steps=timing.shifts[pop.name], spiking=pop.spiking,
-        ))
+        qpops.append(
+            QPopulation(
+                name=qpop["name"],
+                size=pop.size,
+                model=pop.model,
+                params=qpop["params"],
+                scale=qpop["scale"],
+                shift_steps=timing.shifts[pop.name],
+                spiking=pop.spiking,
+            )
+        )
         stats.append(pstats)
         violations.extend(viol)
         for proj in incoming:
             mant, params = wq[proj.name]
             qprojs[proj.name] = QProjection(
-                name=proj.name, source=proj.source, target=proj.target, weight=mant,
-                params=params, delay_steps=timing.delays[proj.name],
+                name=proj.name,
+                source=proj.source,
+                target=proj.target,
+                weight=mant,
+                params=params,
+                delay_steps=timing.delays[proj.name],
             )
     for problem in timing.problems:
-        violations.append(Violation(
-            layer="", what="loop timing", value="model delay too short", limit="chip synapse delay",
-            key=profile.key("numerics", "synapse_delay_steps"), relation="vs", fix=problem,
-        ))
+        violations.append(
+            Violation(
+                layer="",
+                what="loop timing",
+                value="model delay too short",
+                limit="chip synapse delay",
+                key=profile.key("numerics", "synapse_delay_steps"),
+                relation="vs",
+                fix=problem,
+            )
+        )
     qnet = QuantizedNetwork(
         target=profile.name,
         arithmetic=profile.chip.arithmetic,
@@ -90,7 +108,9 @@ def quantize_loihi(
     )
     notes = tuple(net.notes) + tuple(
         f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-        "float model (one step per synapse on its path)" for p in qpops if p.shift_steps
+        "float model (one step per synapse on its path)"
+        for p in qpops
+        if p.shift_steps
     )
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
 
@@ -147,7 +167,9 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
             limits[f"weight exponent of '{proj.name}'"] = hi * 2.0**top_exp / wmax
     bmax = float(np.max(np.abs(bias_total), initial=0.0))
     if bmax > 0:
-        limits["bias range"] = ((1 << (num.bias_mantissa_bits - 1)) - 1) * 2.0**num.bias_exp_max / bmax
+        limits["bias range"] = (
+            ((1 << (num.bias_mantissa_bits - 1)) - 1) * 2.0**num.bias_exp_max / bmax
+        )
     limited_by, scale = min(limits.items(), key=lambda kv: kv[1]) if limits else ("none", 1.0)
 
     # A non-spiking readout (infinite threshold) gets the largest vth; the headroom keeps its
@@ -161,24 +183,37 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     dv_raw = round_nearest(unity * (1.0 - pop.beta)) - num.voltage_decay_offset
     du = np.clip(du_raw, 0, unity - 1)
     dv = np.clip(dv_raw, 0, unity - 1)
-    for label, raw, key in (("current decay du", du_raw, "decay_bits"), ("voltage decay dv", dv_raw,
-                                                                          "decay_bits")):
+    for label, raw, key in (
+        ("current decay du", du_raw, "decay_bits"),
+        ("voltage decay dv", dv_raw, "decay_bits"),
+    ):
         # One step off the range (no decay, or a complete decay, which Loihi cannot encode)
         # is a reported rounding of the decay by 1/4096; further is a broken format.
         far = np.abs(raw - np.clip(raw, 0, unity - 1)) > 1
         if np.any(far):
             bad = raw[far]
-            violations.append(Violation(
-                layer=pop.name, what=label, value=int(bad[0]), limit=f"0..{unity - 1}",
-                relation="outside", key=profile.key("numerics", key),
-                fix="the time constant is shorter than one step or infinite; change tau or dt",
-            ))
+            violations.append(
+                Violation(
+                    layer=pop.name,
+                    what=label,
+                    value=int(bad[0]),
+                    limit=f"0..{unity - 1}",
+                    relation="outside",
+                    key=profile.key("numerics", key),
+                    fix="the time constant is shorter than one step or infinite; change tau or dt",
+                )
+            )
     if vth_sat:
-        violations.append(Violation(
-            layer=pop.name, what="threshold mantissa", value=int(np.max(vth)), limit=vth_max,
-            key=profile.key("numerics", "threshold_bits"),
-            fix="use a positive threshold; negative thresholds have no Loihi encoding",
-        ))
+        violations.append(
+            Violation(
+                layer=pop.name,
+                what="threshold mantissa",
+                value=int(np.max(vth)),
+                limit=vth_max,
+                key=profile.key("numerics", "threshold_bits"),
+                fix="use a positive threshold; negative thresholds have no Loihi encoding",
+            )
+        )
     bias_mant, bias_exp, bias_sat = _encode_bias(round_nearest(bias_total * scale), num)
     bias_back = (bias_mant.astype(np.float64) * 2.0**bias_exp) / scale
     weights, wstats = {}, []
@@ -250,11 +285,14 @@ def _quantize_weights(proj, scale: float, num: LoihiNumerics):
     if sparse:
         rows = np.repeat(np.arange(proj.weight.shape[0]), np.diff(proj.weight.indptr))
         cols = proj.weight.indices
-        examples = tuple((int(rows[i]), int(cols[i]), float(w[i]))
-                         for i in np.flatnonzero(zero_mask)[:_ZEROED_EXAMPLES])
+        examples = tuple(
+            (int(rows[i]), int(cols[i]), float(w[i]))
+            for i in np.flatnonzero(zero_mask)[:_ZEROED_EXAMPLES]
+        )
     else:
-        examples = tuple((int(r), int(c), float(w[r, c]))
-                         for r, c in np.argwhere(zero_mask)[:_ZEROED_EXAMPLES])
+        examples = tuple(
+            (int(r), int(c), float(w[r, c])) for r, c in np.argwhere(zero_mask)[:_ZEROED_EXAMPLES]
+        )
     err = mant * unit - w
     used = int(np.max(np.abs(mant), initial=0)).bit_length()
     stats = WeightStats(
@@ -272,8 +310,9 @@ def _quantize_weights(proj, scale: float, num: LoihiNumerics):
         zeroed_examples=examples,
     )
     if sparse:
-        mant = sp.csr_matrix((mant, proj.weight.indices, proj.weight.indptr),
-                             shape=proj.weight.shape)
+        mant = sp.csr_matrix(
+            (mant, proj.weight.indices, proj.weight.indptr), shape=proj.weight.shape
+        )
     return mant, LoihiSynapseParams(weight_exp=exp, num_weight_bits=nbits, sign_mode=mode), stats
 
 

@@ -20,6 +20,13 @@ import scipy.sparse as sp
 from snn_deploy.errors import InputFileError
 from snn_deploy.ir.contract import DiscretizationContract
 from snn_deploy.ir.network import GraphQueries, frozen
+from snn_deploy.quantize.params import (
+    PARAMS,
+    FixedLifParams,
+    FixedSynapseParams,
+    LoihiLifParams,
+    LoihiSynapseParams,
+)
 
 FORMAT = "snn-deploy/quantized-network"
 FORMAT_VERSION = 1
@@ -29,31 +36,16 @@ def _int_array(a):
     return frozen(a, dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class LoihiLifParams:
-    """Arguments of Lava's ``LIF`` (bit-accurate), one entry per neuron.
-
-    Lava takes one ``du``, ``dv`` and ``vth`` per process; the profile's
-    ``[neurons].per_neuron_decays``/``per_neuron_threshold`` say whether they may differ."""
-
-    du: np.ndarray
-    dv: np.ndarray
-    vth: np.ndarray
-    bias_mant: np.ndarray
-    bias_exp: np.ndarray
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _int_array(getattr(self, f.name)))
-
-
-@dataclass(frozen=True)
-class LoihiSynapseParams:
-    """Arguments of Lava's ``Dense``: shared exponent, mantissa bits and sign mode."""
-
-    weight_exp: int
-    num_weight_bits: int
-    sign_mode: str
+__all__ = [
+    "FixedLifParams",
+    "FixedSynapseParams",
+    "LoihiLifParams",
+    "LoihiSynapseParams",
+    "QInput",
+    "QPopulation",
+    "QProjection",
+    "QuantizedNetwork",
+]
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,7 @@ class QPopulation:
     name: str
     size: int
     model: str
-    params: LoihiLifParams
+    params: object  # a per-neuron params dataclass of the arithmetic (quantize/params.py)
     scale: float  # integer state units per float unit
     shift_steps: int = 0  # chip step = model step + shift_steps
     spiking: bool = True
@@ -88,7 +80,7 @@ class QProjection:
     source: str
     target: str
     weight: np.ndarray | sp.csr_matrix
-    params: LoihiSynapseParams
+    params: object  # a per-projection params dataclass of the arithmetic
     delay_steps: int = 1
 
     def __post_init__(self):
@@ -108,27 +100,34 @@ class QuantizedNetwork(GraphQueries):
 
     # ------------------------------------------------------------------ serialization
     def save(self, path: str | Path) -> None:
-        arrays, header = {}, {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "target": self.target,
-            "arithmetic": self.arithmetic,
-            "inputs": [dataclasses.asdict(i) for i in self.inputs],
-            "outputs": list(self.outputs),
-            "contract": self.contract.to_metadata(),
-            "notes": list(self.notes),
-            "populations": [],
-            "projections": [],
-        }
+        arrays, header = (
+            {},
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "target": self.target,
+                "arithmetic": self.arithmetic,
+                "inputs": [dataclasses.asdict(i) for i in self.inputs],
+                "outputs": list(self.outputs),
+                "contract": self.contract.to_metadata(),
+                "notes": list(self.notes),
+                "populations": [],
+                "projections": [],
+            },
+        )
         for i, p in enumerate(self.populations):
-            entry = {k: getattr(p, k) for k in ("name", "size", "model", "scale", "shift_steps",
-                                                   "spiking")}
+            entry = {
+                k: getattr(p, k)
+                for k in ("name", "size", "model", "scale", "shift_steps", "spiking")
+            }
+            entry["params_type"] = type(p.params).__name__
             for f in dataclasses.fields(p.params):
                 arrays[f"pop{i}_{f.name}"] = getattr(p.params, f.name)
             header["populations"].append(entry)
         for i, p in enumerate(self.projections):
             entry = {k: getattr(p, k) for k in ("name", "source", "target", "delay_steps")}
             entry["params"] = dataclasses.asdict(p.params)
+            entry["params_type"] = type(p.params).__name__
             if sp.issparse(p.weight):
                 entry["sparse_shape"] = list(p.weight.shape)
                 arrays[f"proj{i}_data"] = p.weight.data
@@ -160,14 +159,14 @@ class QuantizedNetwork(GraphQueries):
             )
         pops = []
         for i, e in enumerate(header["populations"]):
-            params = LoihiLifParams(
-                **{f.name: arrays[f"pop{i}_{f.name}"] for f in dataclasses.fields(LoihiLifParams)}
-            )
+            e = dict(e)
+            kind = PARAMS[e.pop("params_type", "LoihiLifParams")]
+            params = kind(**{f.name: arrays[f"pop{i}_{f.name}"] for f in dataclasses.fields(kind)})
             pops.append(QPopulation(params=params, **e))
         projs = []
         for i, e in enumerate(header["projections"]):
             e = dict(e)
-            params = LoihiSynapseParams(**e.pop("params"))
+            params = PARAMS[e.pop("params_type", "LoihiSynapseParams")](**e.pop("params"))
             shape = e.pop("sparse_shape", None)
             if shape is None:
                 weight = arrays[f"proj{i}_weight"]

@@ -56,5 +56,8 @@ class QuantizationReport:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "populations": [p.to_dict() for p in self.populations],
-                "notes": list(self.notes)}
+        return {
+            "target": self.target,
+            "populations": [p.to_dict() for p in self.populations],
+            "notes": list(self.notes),
+        }

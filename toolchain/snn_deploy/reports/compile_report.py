@@ -58,71 +58,125 @@ def render_markdown(r: dict) -> str:
     lines += ["## Quantization per layer", ""]
     rows = []
     for p in q["populations"]:
-        rows.append([
-            p["population"], p["size"], f"{p['scale']:.4g}", p["limited_by"],
-            f"{p['threshold_float']:.4g} -> {p['threshold_int']} ({100 * p['threshold_rel_error']:.3f}%)",
-            f"{p['alpha_float']:.5g} -> {p['alpha_int']:.5g}",
-            f"{p['beta_float']:.5g} -> {p['beta_int']:.5g}",
-            f"{100 * p['current_headroom']:.1f}% / {100 * p['voltage_headroom']:.1f}%",
-        ])
+        rows.append(
+            [
+                p["population"],
+                p["size"],
+                f"{p['scale']:.4g}",
+                p["limited_by"],
+                f"{p['threshold_float']:.4g} -> {p['threshold_int']} "
+                f"({100 * p['threshold_rel_error']:.3f}%)",
+                f"{p['alpha_float']:.5g} -> {p['alpha_int']:.5g}",
+                f"{p['beta_float']:.5g} -> {p['beta_int']:.5g}",
+                f"{100 * p['current_headroom']:.1f}% / {100 * p['voltage_headroom']:.1f}%",
+            ]
+        )
     lines += _table(
-        ["layer", "neurons", "state scale", "scale limited by", "threshold (float -> int)",
-         "current decay", "voltage decay", "u / v range used"],
+        [
+            "layer",
+            "neurons",
+            "state scale",
+            "scale limited by",
+            "threshold (float -> int)",
+            "current decay",
+            "voltage decay",
+            "u / v range used",
+        ],
         rows,
     )
-    lines += ["State ranges came from: " + "; ".join(
-        sorted({f"{p['population']}: {p['calibration']}" for p in q["populations"]})) + ".", ""]
+    lines += [
+        "State ranges came from: "
+        + "; ".join(sorted({f"{p['population']}: {p['calibration']}" for p in q["populations"]}))
+        + ".",
+        "",
+    ]
     rows = []
     for p in q["populations"]:
         for w in p["weights"]:
-            rows.append([
-                w["projection"], f"{w['source']} -> {w['target']}", f"{w['count']:,}", w["format"],
-                w["weight_exp"], w["mantissa_bits_used"], f"{w['max_abs_error']:.3g}",
-                f"{100 * w['rms_error_relative']:.3f}%", w["saturated"], w["zeroed"],
-            ])
+            rows.append(
+                [
+                    w["projection"],
+                    f"{w['source']} -> {w['target']}",
+                    f"{w['count']:,}",
+                    w["format"],
+                    w["weight_exp"],
+                    w["mantissa_bits_used"],
+                    f"{w['max_abs_error']:.3g}",
+                    f"{100 * w['rms_error_relative']:.3f}%",
+                    w["saturated"],
+                    w["zeroed"],
+                ]
+            )
     lines += ["### Weights", ""]
     lines += _table(
-        ["projection", "edge", "weights", "format", "exponent", "mantissa bits used",
-         "max abs error", "RMS error / max", "saturated", "zeroed"],
+        [
+            "projection",
+            "edge",
+            "weights",
+            "format",
+            "exponent",
+            "mantissa bits used",
+            "max abs error",
+            "RMS error / max",
+            "saturated",
+            "zeroed",
+        ],
         rows,
     )
     for p in q["populations"]:
         for w in p["weights"]:
             if w["zeroed"]:
                 ex = ", ".join(f"[{a},{b}]={v:.3g}" for a, b, v in w["zeroed_examples"])
-                lines.append(f"- {w['projection']}: {w['zeroed']} non-zero weight(s) round to 0 "
-                             f"(first: {ex})")
+                lines.append(
+                    f"- {w['projection']}: {w['zeroed']} non-zero weight(s) round to 0 "
+                    f"(first: {ex})"
+                )
             if w["saturated"]:
                 lines.append(f"- {w['projection']}: {w['saturated']} weight(s) saturated")
         if p["bias_saturated"]:
             lines.append(f"- {p['population']}: {p['bias_saturated']} bias value(s) saturated")
     lines += ["", "## Resources", ""]
     rows = [
-        [f["population"], f"{f['neurons']:,}", f"{f['fan_in']:,}", f"{f['bits_per_neuron']:,}",
-         f"{f['neurons_per_core']:,}", f["cores"]]
+        [
+            f["population"],
+            f"{f['neurons']:,}",
+            f"{f['fan_in']:,}",
+            f"{f['bits_per_neuron']:,}",
+            f"{f['neurons_per_core']:,}",
+            f["cores"],
+        ]
         for f in m["populations"]
     ]
-    lines += _table(["layer", "neurons", "fan-in", "bits per neuron", "neurons per core (max)",
-                     "cores"], rows)
+    lines += _table(
+        ["layer", "neurons", "fan-in", "bits per neuron", "neurons per core (max)", "cores"], rows
+    )
     lines += ["### Per core", ""]
     rows = [
-        [c["core"], c["chip"], f"{c['neurons']:,} / {m['max_neurons_per_core']:,} "
-         f"({_pct(c['neurons'], m['max_neurons_per_core'])})",
-         f"{c['memory_bits'] // 8:,} / {m['memory_bits_per_core'] // 8:,} "
-         f"({_pct(c['memory_bits'], m['memory_bits_per_core'])})",
-         ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"])]
+        [
+            c["core"],
+            c["chip"],
+            f"{c['neurons']:,} / {m['max_neurons_per_core']:,} "
+            f"({_pct(c['neurons'], m['max_neurons_per_core'])})",
+            f"{c['memory_bits'] // 8:,} / {m['memory_bits_per_core'] // 8:,} "
+            f"({_pct(c['memory_bits'], m['memory_bits_per_core'])})",
+            ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"]),
+        ]
         for c in m["cores"]
     ]
-    lines += _table(["core", "chip", "neurons (used / max)", "memory bytes (used / max)",
-                     "slices"], rows)
+    lines += _table(
+        ["core", "chip", "neurons (used / max)", "memory bytes (used / max)", "slices"], rows
+    )
     lines += ["## Limits", ""]
     lines += [f"- checked: {c}" for c in r["limits"]["checked"]]
     lines += [f"- **not checked**: {c}" for c in r["limits"]["not_checked"]]
     lines += [""]
     if r["violations"]:
         lines += ["## Violations", ""]
-        lines += [f"- layer `{v['layer'] or '-'}`: {v['what']} {v['value']} {v['relation']} "
-                  f"{v['limit']} ({v['key']}); fix: {v['fix']}" for v in r["violations"]]
+        lines += [
+            f"- layer `{v['layer'] or '-'}`: {v['what']} {v['value']} {v['relation']} "
+            f"{v['limit']} ({v['key']}); fix: {v['fix']}"
+            for v in r["violations"]
+        ]
         lines += [""]
     if r.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]

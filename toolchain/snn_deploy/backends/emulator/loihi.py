@@ -111,7 +111,9 @@ class LoihiEmulator:
         traces = {n: np.zeros((batch, steps, qnet.size_of(n)), np.int64) for n in record_voltage}
         src_now: dict[str, np.ndarray] = {}
         events = {p.name: {"u_wraps": 0, "v_saturations": 0, "int32_wraps": 0} for p in pops}
-        rings = [np.zeros((s.delay, batch, qnet.size_of(s.target)), np.int64) for s in self.synapses]
+        rings = [
+            np.zeros((s.delay, batch, qnet.size_of(s.target)), np.int64) for s in self.synapses
+        ]
         for k in range(steps):
             # 1. Every projection delivers the word it accumulated `delay` steps ago.
             a_in = {p.name: np.zeros((batch, p.size), np.int64) for p in pops}
@@ -127,8 +129,11 @@ class LoihiEmulator:
                 act = wrap_int32(total_in) << num.input_shift
                 raw = decay_toward_zero(u[p.name], keep_u, num.decay_bits) + wrap_int32(act)
                 cur = wrap_int32(raw)
-                ev["int32_wraps"] += int(np.count_nonzero(
-                    (wrap_int32(total_in) != total_in) | (wrap_int32(act) != act) | (cur != raw)))
+                ev["int32_wraps"] += int(
+                    np.count_nonzero(
+                        (wrap_int32(total_in) != total_in) | (wrap_int32(act) != act) | (cur != raw)
+                    )
+                )
                 u[p.name] = wrap_once(cur, num.state_bits)
                 ev["u_wraps"] += int(np.count_nonzero(u[p.name] != cur))
                 volt = decay_toward_zero(v[p.name], keep_v, num.decay_bits) + u[p.name] + bias

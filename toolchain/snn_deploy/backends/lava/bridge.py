@@ -100,8 +100,10 @@ def run_lava(jobs: list[LavaJob], timeout_s: float = 1800) -> tuple[list[Emulati
         with np.load(out_path, allow_pickle=False) as z:
             out = {k: z[k] for k in z.files}
     timings = json.loads(bytes(out.pop("header")).decode())["timings"]
-    results = [_decode(job, layout, f"net{i}_", out) for i, (job, layout) in
-               enumerate(zip(jobs, layouts, strict=True))]
+    results = [
+        _decode(job, layout, f"net{i}_", out)
+        for i, (job, layout) in enumerate(zip(jobs, layouts, strict=True))
+    ]
     return results, timings
 
 
@@ -123,8 +125,13 @@ def _encode(job: LavaJob, prefix: str, arrays: dict):
     steps = int(job.num_steps)
     batch, _ = check_inputs(qnet, job.inputs)
     x_all = input_arrays(qnet, job.inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
-    net = {"num_steps": steps, "record": job.record, "inputs": [], "populations": [],
-           "projections": []}
+    net = {
+        "num_steps": steps,
+        "record": job.record,
+        "inputs": [],
+        "populations": [],
+        "projections": [],
+    }
     if job.blocks:
         net["blocks"] = list(job.blocks)
     for inp in qnet.inputs:
@@ -134,13 +141,15 @@ def _encode(job: LavaJob, prefix: str, arrays: dict):
         arrays[prefix + "in_" + inp.name] = data
         net["inputs"].append({"name": inp.name, "size": batch * inp.size})
     for j, pop in enumerate(qnet.populations):
-        net["populations"].append({
-            "name": pop.name,
-            "size": batch * pop.size,
-            "du": _uniform(pop, "du"),
-            "dv": _uniform(pop, "dv"),
-            "vth": _uniform(pop, "vth"),
-        })
+        net["populations"].append(
+            {
+                "name": pop.name,
+                "size": batch * pop.size,
+                "du": _uniform(pop, "du"),
+                "dv": _uniform(pop, "dv"),
+                "vth": _uniform(pop, "vth"),
+            }
+        )
         arrays[f"{prefix}pop{j}_bias_mant"] = np.tile(pop.params.bias_mant, batch).astype(np.int16)
         arrays[f"{prefix}pop{j}_bias_exp"] = np.tile(pop.params.bias_exp, batch).astype(np.int16)
     for j, proj in enumerate(qnet.projections):
@@ -159,17 +168,19 @@ def _encode(job: LavaJob, prefix: str, arrays: dict):
             arrays[f"{prefix}proj{j}_indptr"] = w.indptr.astype(np.int64)
         else:
             arrays[f"{prefix}proj{j}_w"] = np.asarray(proj.weight).astype(np.int32)
-        net["projections"].append({
-            **entry,
-            "name": proj.name,
-            "source": proj.source,
-            "target": proj.target,
-            "weight_exp": proj.params.weight_exp,
-            "num_weight_bits": proj.params.num_weight_bits,
-            "sign_mode": proj.params.sign_mode,
-            "delay": proj.delay_steps,
-            "batch": batch,
-        })
+        net["projections"].append(
+            {
+                **entry,
+                "name": proj.name,
+                "source": proj.source,
+                "target": proj.target,
+                "weight_exp": proj.params.weight_exp,
+                "num_weight_bits": proj.params.num_weight_bits,
+                "sign_mode": proj.params.sign_mode,
+                "delay": proj.delay_steps,
+                "batch": batch,
+            }
+        )
     return net, {"batch": batch}
 
 

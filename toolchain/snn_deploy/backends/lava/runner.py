@@ -27,15 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _build(net, arrays, prefix):
-    from lava.proc.dense.process import Dense, DelayDense
-    from lava_procs.file_sink import FileSink
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
+    from lava_procs.file_sink import FileSink
 
-    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
-             "inhibitory": SignMode.INHIBITORY}
+    modes = {
+        "mixed": SignMode.MIXED,
+        "excitatory": SignMode.EXCITATORY,
+        "inhibitory": SignMode.INHIBITORY,
+    }
     steps = int(net["num_steps"])
     procs = {}
     for inp in net["inputs"]:
@@ -48,8 +51,8 @@ def _build(net, arrays, prefix):
             du=int(pop["du"]),
             dv=int(pop["dv"]),
             vth=int(pop["vth"]),
-            bias_mant=arrays["%spop%d_bias_mant" % (prefix, j)],
-            bias_exp=arrays["%spop%d_bias_exp" % (prefix, j)],
+            bias_mant=arrays[f"{prefix}pop{j}_bias_mant"],
+            bias_exp=arrays[f"{prefix}pop{j}_bias_exp"],
             u=0,
             v=0,
             name=pop["name"],
@@ -60,11 +63,13 @@ def _build(net, arrays, prefix):
         if "sparse_shape" in proj:
             from scipy.sparse import csr_matrix
 
-            key = "%sproj%d_" % (prefix, j)
-            w = csr_matrix((arrays[key + "data"], arrays[key + "indices"], arrays[key + "indptr"]),
-                           shape=tuple(proj["sparse_shape"]))
+            key = f"{prefix}proj{j}_"
+            w = csr_matrix(
+                (arrays[key + "data"], arrays[key + "indices"], arrays[key + "indptr"]),
+                shape=tuple(proj["sparse_shape"]),
+            )
         else:
-            w = arrays["%sproj%d_w" % (prefix, j)]
+            w = arrays[f"{prefix}proj{j}_w"]
         kwargs = dict(
             weight_exp=int(proj["weight_exp"]),
             num_weight_bits=int(proj["num_weight_bits"]),
@@ -83,8 +88,9 @@ def _build(net, arrays, prefix):
                 raise ValueError("sparse connections support only one-step delays")
             conn = Sparse(weights=w, **kwargs)
         elif delay > 1:
-            conn = DelayDense(weights=w, delays=np.full(w.shape, delay - 1, dtype=np.int32),
-                              **kwargs)
+            conn = DelayDense(
+                weights=w, delays=np.full(w.shape, delay - 1, dtype=np.int32), **kwargs
+            )
         else:
             conn = Dense(weights=w, **kwargs)
         procs[proj["source"]].s_out.connect(conn.s_in)
@@ -92,7 +98,7 @@ def _build(net, arrays, prefix):
     sinks = {}
     if net.get("record", True):
         for j, (name, lif) in enumerate(lifs.items()):
-            path = os.path.abspath("%sspikes%d.npy" % (prefix, j))
+            path = os.path.abspath(f"{prefix}spikes{j}.npy")
             sink = FileSink(shape=lif.s_out.shape, num_steps=steps, path=path)
             lif.s_out.connect(sink.a_in)
             sinks[name] = path
@@ -132,8 +138,13 @@ def run_network(net, arrays, prefix):
         t_stop = time.perf_counter()
         anchor.stop()
         t_stop = time.perf_counter() - t_stop
-    timing = {"build_s": t_build, "blocks_s": block_seconds, "read_s": t_read, "stop_s": t_stop,
-              "total_s": time.perf_counter() - t0}
+    timing = {
+        "build_s": t_build,
+        "blocks_s": block_seconds,
+        "read_s": t_read,
+        "stop_s": t_stop,
+        "total_s": time.perf_counter() - t0,
+    }
     return out, timing
 
 
@@ -144,7 +155,7 @@ def main(argv):
     header = json.loads(bytes(arrays.pop("header")).decode())
     results, timings = {}, []
     for i, net in enumerate(header["networks"]):
-        prefix = "net%d_" % i
+        prefix = f"net{i}_"
         out, timing = run_network(net, arrays, prefix)
         for k, v in out.items():
             results[prefix + k] = v
