@@ -100,15 +100,16 @@ class EmulationSummary:
 
     def format(self) -> str:
         label = f"{self.target} (integer, {self.backend})"
+        width = max(len(label) + 2, 24)
         lines = [
             f"data: {self.data}; {self.samples} sample(s), {self.steps} steps "
             f"(+{self.chip_steps - self.steps} pipeline steps on the chip)",
         ]
         if self.float_accuracy is not None:
             lines += [
-                f"{'':16}{'float':>12}{label:>40}",
+                f"{'':16}{'float':>12}{label:>{width}}",
                 f"{'accuracy':16}{100 * self.float_accuracy:>11.2f}%"
-                f"{100 * self.int_accuracy:>39.2f}%",
+                f"{100 * self.int_accuracy:>{width - 1}.2f}%",
             ]
         lines.append("spikes per sample (float | integer | agreement of every step and neuron):")
         for x in self.layers:

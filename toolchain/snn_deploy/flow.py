@@ -39,13 +39,14 @@ from snn_deploy.ir.normalize import normalize
 from snn_deploy.ir.simulate import calibrate
 from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
+from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
 from snn_deploy.reports import CompileReport, render_markdown
 
 DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit", "report")
 
-QUANTIZERS = {"loihi": quantize_loihi}
+QUANTIZERS = {"loihi": quantize_loihi, "fixedpoint": quantize_fixedpoint}
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from snn_deploy.errors import ProfileError
+from snn_deploy.numerics.fixedpoint import FixedPointNumerics
 from snn_deploy.numerics.loihi import LoihiNumerics
 
 SCHEMA_VERSION = 1
 UNKNOWN = "unknown"
 
 # arithmetic family -> dataclass of its [numerics] table
-ARITHMETICS: dict[str, type] = {"loihi": LoihiNumerics}
+ARITHMETICS: dict[str, type] = {"loihi": LoihiNumerics, "fixedpoint": FixedPointNumerics}
 
 
 @dataclass(frozen=True)

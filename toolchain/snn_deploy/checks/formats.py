@@ -20,7 +20,70 @@ from snn_deploy.quantize.network import QuantizedNetwork
 def check_formats(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
     if qnet.arithmetic == "loihi":
         return _check_loihi(qnet, profile)
+    if qnet.arithmetic == "fixedpoint":
+        return _check_fixedpoint(qnet, profile)
     return []
+
+
+def check_models(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
+    """Neuron models, reset mode and voltage drive against the profile's ``[neurons]``."""
+    neurons, key, contract = profile.neurons, profile.key, qnet.contract
+    out = []
+    if contract.reset not in neurons.reset_modes or contract.reset_delay or (
+            contract.subtract_recheck):
+        mode = contract.reset + (" (delayed)" if contract.reset_delay else "") + (
+            " (snnTorch re-check)" if contract.subtract_recheck else "")
+        out.append(Violation(
+            layer="", what="reset mode", value=mode, limit=", ".join(neurons.reset_modes),
+            relation="is not one of", key=key("neurons", "reset_modes"),
+            fix="retrain with a reset the chip has, or state the right reset with --reset if "
+            "the graph's metadata is wrong",
+        ))
+    if contract.current_drive not in neurons.current_drives:
+        out.append(Violation(
+            layer="", what="voltage drive", value=contract.current_drive,
+            limit=", ".join(neurons.current_drives), relation="is not one of",
+            key=key("neurons", "current_drives"),
+            fix="the chip adds this step's current to the voltage; export the model that way",
+        ))
+    for pop in qnet.populations:
+        if pop.model not in neurons.models:
+            out.append(Violation(
+                layer=pop.name, what="neuron model", value=pop.model,
+                limit=", ".join(neurons.models), relation="is not one of",
+                key=key("neurons", "models"),
+                fix="use a neuron model the chip runs (a spiking LIF, read out by spike counts)",
+            ))
+    return out
+
+
+def _check_fixedpoint(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
+    num, key = profile.numerics, profile.key
+    out = check_models(qnet, profile)
+    fix = "quantize the layer again; this value would not be stored as is"
+    for pop in qnet.populations:
+        q = pop.params
+        for what, values, lo, hi, k in (
+            ("current decay", q.a, 0, num.decay_unity, "decay_bits"),
+            ("voltage decay", q.b, 0, num.decay_unity, "decay_bits"),
+            ("threshold", q.threshold, 0, num.threshold_max, "threshold_bits"),
+            ("bias", q.bias, -num.bias_max, num.bias_max, "bias_bits"),
+        ):
+            v = _range_violation(pop.name, what, values, lo, hi, key("numerics", k), fix)
+            if v:
+                out.append(v)
+    for proj in qnet.projections:
+        for what, values, lo, hi, k in (
+            ("weights", nonzeros(proj.weight), -num.weight_max, num.weight_max, "weight_bits"),
+            ("weight shift", [proj.params.shift], num.weight_shift_min, num.weight_shift_max,
+             "weight_shift_max"),
+            ("synaptic delay in steps", [proj.delay_steps], num.synapse_delay_steps,
+             num.synapse_delay_steps + num.max_delay, "delay_bits"),
+        ):
+            v = _range_violation(proj.name, what, values, lo, hi, key("numerics", k), fix)
+            if v:
+                out.append(v)
+    return out
 
 
 def _range_violation(layer, what, values, lo, hi, key, fix):
@@ -42,56 +105,9 @@ def _range_violation(layer, what, values, lo, hi, key, fix):
 
 def _check_loihi(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
     num, neurons, key = profile.numerics, profile.neurons, profile.key
-    out: list[Violation] = []
-    contract = qnet.contract
-    if (
-        contract.reset not in neurons.reset_modes
-        or contract.reset_delay
-        or (contract.subtract_recheck)
-    ):
-        mode = (
-            contract.reset
-            + (" (delayed)" if contract.reset_delay else "")
-            + (" (snnTorch re-check)" if contract.subtract_recheck else "")
-        )
-        out.append(
-            Violation(
-                layer="",
-                what="reset mode",
-                value=mode,
-                limit=", ".join(neurons.reset_modes),
-                relation="is not one of",
-                key=key("neurons", "reset_modes"),
-                fix="retrain with reset 'zero' (v = 0 after a spike), or state the right reset "
-                "with --reset if the graph's metadata is wrong",
-            )
-        )
-    if contract.current_drive not in neurons.current_drives:
-        out.append(
-            Violation(
-                layer="",
-                what="voltage drive",
-                value=contract.current_drive,
-                limit=", ".join(neurons.current_drives),
-                relation="is not one of",
-                key=key("neurons", "current_drives"),
-                fix="the chip adds this step's current to the voltage; export the model that way",
-            )
-        )
+    out = check_models(qnet, profile)
     for pop in qnet.populations:
         q = pop.params
-        if pop.model not in neurons.models:
-            out.append(
-                Violation(
-                    layer=pop.name,
-                    what="neuron model",
-                    value=pop.model,
-                    limit=", ".join(neurons.models),
-                    relation="is not one of",
-                    key=key("neurons", "models"),
-                    fix="use spiking LIF neurons; read the output from spike counts",
-                )
-            )
         if not neurons.per_neuron_decays:
             for name in ("du", "dv"):
                 n = np.unique(getattr(q, name)).size

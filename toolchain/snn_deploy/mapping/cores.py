@@ -1,8 +1,9 @@
 """Place populations on neuro-cores: split what is too large for one core, pack what is small.
 
 Memory model (profile ``[core]``; an estimate where the vendor publishes none, labelled so in the
-profile): a neuron costs ``neuron_bits`` plus, for every incoming synapse, its weight bits
-(``num_weight_bits``, plus a sign bit in MIXED mode), its delay bits if the synapse needs a delay
+profile): a neuron costs ``neuron_bits`` plus, for every incoming synapse, its weight bits (as the
+arithmetic stores them: Loihi ``num_weight_bits`` plus a sign bit in MIXED mode), its delay bits if
+the synapse needs a delay
 beyond the chip's fixed one, and ``synapse_overhead_bits``. Dense projections store every entry,
 zeros included; sparse ones (lowered convolutions) store their non-zeros, each with the index of
 its source (``ceil(log2(source size))`` bits, our estimate). A neuron's fan-in is its number of
@@ -100,7 +101,7 @@ class MappedNetwork:
 
 def synapse_bits(qnet: QuantizedNetwork, profile: HardwareProfile, proj) -> int:
     num = profile.numerics
-    bits = proj.params.num_weight_bits + (1 if proj.params.sign_mode == "mixed" else 0)
+    bits = proj.params.stored_bits(num)
     if proj.delay_steps > num.synapse_delay_steps:
         bits += num.delay_bits
     if sp.issparse(proj.weight):

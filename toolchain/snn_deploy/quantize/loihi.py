@@ -26,11 +26,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from snn_deploy.errors import Violation
-from snn_deploy.ir.network import DiscreteNetwork, Population, nonzeros
+from snn_deploy.ir.network import DiscreteNetwork, nonzeros
 from snn_deploy.ir.timing import chip_timing
 from snn_deploy.numerics.loihi import LoihiNumerics, determine_sign_mode
 from snn_deploy.numerics.ops import round_nearest
 from snn_deploy.profiles import HardwareProfile
+from snn_deploy.quantize.common import choose_scale, expected_ranges, finite_max
 from snn_deploy.quantize.network import (
     LoihiLifParams,
     LoihiSynapseParams,
@@ -115,32 +116,6 @@ def quantize_loihi(
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
 
 
-def _finite_max(a) -> float:
-    a = np.abs(np.asarray(a, dtype=np.float64))
-    return float(np.max(a[np.isfinite(a)], initial=0.0))
-
-
-def _expected_ranges(pop: Population, incoming, calib: dict | None):
-    """Largest |I| and |V| to expect: measured if calibration exists, else worst case."""
-    if calib and "max_abs_current" in calib and "max_abs_voltage" in calib:
-        c_i = float(calib["max_abs_current"])
-        c_v = max(float(calib["max_abs_voltage"]), _finite_max(pop.threshold))
-        return c_i, c_v, calib.get("source", "measured on training data (checkpoint calibration)")
-    drive = np.zeros(pop.size)
-    for proj in incoming:  # every source spiking every step
-        drive = drive + np.asarray(abs(proj.weight).sum(axis=1)).ravel()
-    with np.errstate(divide="ignore"):
-        c_i = float(np.max(drive / np.maximum(1.0 - pop.alpha, 0.0), initial=0.0))
-        c_v = float(np.max((c_i + np.abs(pop.bias)) / np.maximum(1.0 - pop.beta, 0.0), initial=0))
-    c_v = max(c_v, _finite_max(pop.threshold))
-    why = "worst-case bound (every input spiking every step; no calibration data)"
-    if not math.isfinite(c_i) or not math.isfinite(c_v):
-        c_i = c_i if math.isfinite(c_i) else float(np.max(drive, initial=0.0)) * 64
-        c_v = c_v if math.isfinite(c_v) else 8.0 * max(_finite_max(pop.threshold), c_i)
-        why = "rough bound (no decay, no calibration data): 64 steps of full input, |V| <= 8 theta"
-    return c_i, c_v, why
-
-
 def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, headroom):
     violations = []
     state_max = (1 << (num.state_bits - 1)) - 1
@@ -148,9 +123,9 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     theta = np.asarray(pop.threshold)
     bias_total = np.asarray(pop.bias, dtype=np.float64).copy()
     theta = np.where(np.isfinite(theta), theta, np.inf)
-    c_i, c_v, calib_source = _expected_ranges(pop, incoming, calib)
+    c_i, c_v, calib_source = expected_ranges(pop, incoming, calib)
     limits = {}
-    theta_max = _finite_max(theta)
+    theta_max = finite_max(theta)
     if theta_max > 0:
         limits["threshold"] = vth_max * (1 << num.threshold_shift) / theta_max
     if c_i > 0:
@@ -170,7 +145,7 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
         limits["bias range"] = (
             ((1 << (num.bias_mantissa_bits - 1)) - 1) * 2.0**num.bias_exp_max / bmax
         )
-    limited_by, scale = min(limits.items(), key=lambda kv: kv[1]) if limits else ("none", 1.0)
+    limited_by, scale = choose_scale(limits)
 
     # A non-spiking readout (infinite threshold) gets the largest vth; the headroom keeps its
     # v below it, so it never spikes.

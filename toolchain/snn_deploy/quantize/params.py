@@ -54,6 +54,10 @@ class LoihiSynapseParams:
     num_weight_bits: int
     sign_mode: str
 
+    def stored_bits(self, numerics) -> int:
+        """Bits one weight occupies in synapse memory: the mantissa, plus a sign if MIXED."""
+        return self.num_weight_bits + (1 if self.sign_mode == "mixed" else 0)
+
 
 @register
 @dataclass(frozen=True)
@@ -78,3 +82,6 @@ class FixedSynapseParams:
     """A projection's weights enter the current as ``w << shift`` (``>>`` with rounding if < 0)."""
 
     shift: int
+
+    def stored_bits(self, numerics) -> int:
+        return numerics.weight_bits

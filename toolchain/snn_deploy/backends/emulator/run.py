@@ -20,4 +20,8 @@ def run(
         from snn_deploy.backends.emulator.loihi import LoihiEmulator
 
         return LoihiEmulator(qnet, numerics).run(inputs, num_steps, record_voltage)
+    if qnet.arithmetic == "fixedpoint":
+        from snn_deploy.backends.emulator.fixedpoint import run_fixedpoint
+
+        return run_fixedpoint(qnet, numerics, inputs, num_steps, record_voltage)
     raise UnsupportedError(f"the emulator has no kernel for arithmetic {qnet.arithmetic!r}")
