@@ -34,6 +34,14 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+def write_json_atomic(path: Path, obj) -> None:
+    """``write_json`` to a temporary name, then rename: readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    write_json(tmp, obj)
+    tmp.replace(path)
+
+
 def _jsonable(o):
     if hasattr(o, "item"):
         return o.item()

@@ -61,14 +61,23 @@ def _compile(args) -> int:
         print(f"  ... {len(m['cores']) - 8} more cores (see report.md)")
     for n in report["limits"]["not_checked"]:
         print(f"  not checked: {n}")
-    print(f"artifacts: {folder}/ (report.md, report.json, network.npz, mapping.json, graph.nir)")
+    print(
+        f"artifacts: {folder}/ (report.html, report.md, report.json, network.npz, mapping.json, "
+        "graph.nir)"
+    )
     return 0
 
 
 def _emulate(args) -> int:
     from snn_deploy import api
 
-    summary = api.emulate(args.folder, data=args.data, backend=args.backend, samples=args.samples)
+    summary = api.emulate(
+        args.folder,
+        data=args.data,
+        backend=args.backend,
+        samples=args.samples,
+        save=not args.no_save,
+    )
     print(summary.format())
     if args.json:
         from pathlib import Path
@@ -96,7 +105,8 @@ def _train(args) -> int:
 def _report(args) -> int:
     from snn_deploy import api
 
-    print(f"wrote {api.rerender_report(args.folder)}")
+    out = api.rerender_report(args.folder)
+    print(f"wrote {out.with_name('report.md')} and {out}")
     return 0
 
 
@@ -176,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
     e.add_argument("--samples", type=int, help="use only the first N samples")
     e.add_argument("--json", help="also write the summary to this JSON file")
+    e.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not record the run in the folder (emulation.json, report plots)",
+    )
     e.set_defaults(func=_emulate)
 
     t = sub.add_parser("train", help="train an example network (writes a .pt checkpoint)")

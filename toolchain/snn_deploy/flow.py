@@ -8,7 +8,7 @@
     check         QuantizedNetwork + profile    -> violations (raised together) + core plan
     map           core plan                     -> MappedNetwork
     emit          all products                  -> staging folder (graph.nir, network.npz, ...)
-    report        all products                  -> report.json, report.md, manifest.json; commit
+    report        all products                  -> report.json/.md/.html, manifest.json; commit
 
 Between stages, ``emit`` verifies that the files it wrote read back to the same products and
 raises :class:`VerificationError` otherwise. Nothing is written to the output folder unless every
@@ -30,7 +30,9 @@ import numpy as np
 import snn_deploy
 from snn_deploy.artifacts import StagingDir, sha256, write_json
 from snn_deploy.checks import check_formats
+from snn_deploy.checks.overflow import overflow_violations
 from snn_deploy.data.loader import load_inputs
+from snn_deploy.emulation import compare
 from snn_deploy.errors import ResourceError, UnsupportedError, VerificationError
 from snn_deploy.frontend import ImportedModel, import_model
 from snn_deploy.ir.contract import METADATA_KEY
@@ -42,7 +44,9 @@ from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
-from snn_deploy.reports import CompileReport, render_markdown
+from snn_deploy.reports import CompileReport, write_reports
+
+CHECK_SAMPLES = 64  # calibration samples run in integers to measure overflow at compile time
 
 DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit", "report")
 
@@ -91,9 +95,9 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         quantizer = QUANTIZERS.get(profile.chip.arithmetic)
         if quantizer is None:
             raise UnsupportedError(f"no quantizer for arithmetic {profile.chip.arithmetic!r}")
-        calibration = imported.calibration
+        calibration, calib_run = imported.calibration, None
         if opts.calibrate:
-            inputs, _, desc = load_inputs(opts.calibrate, net, imported.data, "train")
+            inputs, labels, desc = load_inputs(opts.calibrate, net, imported.data, "train")
             calibration = {
                 k: {**v, "source": f"measured on {desc}"} for k, v in calibrate(net, inputs).items()
             }
@@ -102,6 +106,13 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         violations = list(violations) + check_formats(qnet, profile)
         plan, resource_violations = plan_cores(qnet, profile)
         violations += resource_violations
+        if opts.calibrate and not violations:
+            # State overflow risk, measured: the integer network on (part of) the data.
+            part = {k: v[:CHECK_SAMPLES] for k, v in inputs.items()}
+            calib_run = compare(
+                net, qnet, profile, part, None if labels is None else labels[:CHECK_SAMPLES], desc
+            )
+            violations += overflow_violations(calib_run.events, profile)
         if violations:
             raise ResourceError(
                 violations,
@@ -120,9 +131,14 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             write_json(staging.path / "mapping.json", mapped.to_dict())
             _verify_round_trip(staging.path, qnet, net, opts.overrides)
         with timer.stage("report"):
-            report = _build_report(opts, profile, imported, net, qnet, qreport, mapped, timer)
+            report = _build_report(
+                opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run
+            )
             write_json(staging.path / "report.json", report.to_dict())
-            (staging.path / "report.md").write_text(render_markdown(report.to_dict()))
+            record = calib_run.record() if calib_run else None
+            if record:
+                write_json(staging.path / "emulation.json", record)
+            write_reports(staging.path, report.to_dict(), record)
             manifest = _manifest(opts, profile, imported, qnet, staging.path)
             write_json(staging.path / "manifest.json", manifest)
         staging.commit()
@@ -162,7 +178,9 @@ def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> 
         )
 
 
-def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, mapped, timer):
+def _build_report(
+    opts, profile, imported: ImportedModel, net, qnet, qreport, mapped, timer, calib_run=None
+):
     checked = [
         f"{profile.key('core', 'max_neurons')} = {profile.core.max_neurons:,} neurons per core",
         f"{profile.key('core', 'memory_bytes')} = {profile.core.memory_bytes:,} bytes per core "
@@ -172,6 +190,12 @@ def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, ma
         "exponents, delays)",
         f"neuron model, reset mode and voltage drive ({profile.key('neurons', '*')})",
     ]
+    overflow_note = []
+    if calib_run:
+        counts = ", ".join(f"{k} {v}" for k, v in calib_run.events.items())
+        overflow_note = [
+            f"state overflow measured on {calib_run.data} ({calib_run.samples} samples): {counts}"
+        ]
     shifts = [
         f"'{p.name}' spikes {p.shift_steps} step(s) after its float-model step (one step per "
         "Dense synapse on its path)"
@@ -220,7 +244,7 @@ def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, ma
         "mapping": mapped.to_dict(),
         "limits": {"checked": checked, "not_checked": list(mapped.not_checked)},
         "violations": [],
-        "notes": list(dict.fromkeys((*imported.notes, *qreport.notes))),
+        "notes": list(dict.fromkeys((*imported.notes, *qreport.notes, *overflow_note))),
         "stage_seconds": dict(timer.seconds),
         "artifacts": [
             "graph.nir",
@@ -228,6 +252,7 @@ def _build_report(opts, profile, imported: ImportedModel, net, qnet, qreport, ma
             "mapping.json",
             "report.json",
             "report.md",
+            "report.html",
             "manifest.json",
         ],
     }

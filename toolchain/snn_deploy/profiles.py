@@ -65,6 +65,20 @@ class NeuronSection:
 
 
 @dataclass(frozen=True)
+class EstimatesSection:
+    """Optional ``[estimates]``: per-operation energy where a source publishes it. Reports
+    always print ``label`` next to the numbers: they are estimates, never measurements."""
+
+    label: str
+    synaptic_op_pj: float
+    neuron_update_pj: float
+    spike_pj: float
+
+
+OPTIONAL_SECTIONS = {"estimates": EstimatesSection}
+
+
+@dataclass(frozen=True)
 class HardwareProfile:
     """One chip: its limits (``chip``, ``core``, ``neurons``) and number formats (``numerics``).
 
@@ -78,6 +92,7 @@ class HardwareProfile:
     neurons: NeuronSection
     numerics: typing.Any
     sources: typing.Mapping[str, str] = field(default_factory=dict)
+    estimates: EstimatesSection | None = None
 
     def key(self, section: str, key: str) -> str:
         """How messages cite a limit: ``loihi2.toml [core].max_neurons``."""
@@ -152,7 +167,13 @@ def _parse(path: Path) -> HardwareProfile:
         raise ProfileError(f"hardware profile {path}: not valid TOML ({exc})") from None
     file = path.name
     top_keys = {"schema_version", "chip", "core", "neurons", "numerics"}
-    _check_keys(file, "", data, top_keys)
+    _check_keys(
+        file,
+        "",
+        {k: v for k, v in data.items() if k not in OPTIONAL_SECTIONS},
+        top_keys,
+        optional=set(OPTIONAL_SECTIONS),
+    )
     if data["schema_version"] != SCHEMA_VERSION:
         raise ProfileError(
             f"hardware profile {file}: schema_version {data['schema_version']!r} is not supported; "
@@ -174,19 +195,27 @@ def _parse(path: Path) -> HardwareProfile:
         neurons=_build(file, "neurons", data["neurons"], NeuronSection),
         numerics=_build(file, "numerics", data["numerics"], numerics_cls),
         sources=MappingProxyType(_scrape_sources(raw.decode("utf-8"))),
+        estimates=(
+            _build(file, "estimates", data["estimates"], EstimatesSection)
+            if "estimates" in data
+            else None
+        ),
     )
 
 
-def _check_keys(file: str, section: str, table: object, accepted: set[str]) -> None:
+def _check_keys(
+    file: str, section: str, table: object, accepted: set[str], optional: set[str] = frozenset()
+) -> None:
     where = f"[{section}]" if section else "top level"
     if not isinstance(table, dict):
         raise ProfileError(f"hardware profile {file}: {where} must be a table")
     unknown = sorted(set(table) - accepted)
     missing = sorted(accepted - set(table))
     if unknown:
+        also = f" (optional: {', '.join(sorted(optional))})" if optional else ""
         raise ProfileError(
             f"hardware profile {file}: unknown key {where}.{unknown[0]}; "
-            f"accepted keys in {where}: {', '.join(sorted(accepted))}"
+            f"accepted keys in {where}: {', '.join(sorted(accepted))}{also}"
         )
     if missing:
         raise ProfileError(
@@ -225,6 +254,10 @@ def _coerce(file: str, section: str, name: str, value, hint):
             extra = ' or "unknown"' if optional else ""
             raise ProfileError(f"{where} must be an integer{extra}, got {value!r}")
         return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProfileError(f"{where} must be a number, got {value!r}")
+        return float(value)
     if base is str:
         if not isinstance(value, str):
             raise ProfileError(f"{where} must be a string, got {value!r}")

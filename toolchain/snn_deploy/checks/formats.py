@@ -29,31 +29,54 @@ def check_models(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
     """Neuron models, reset mode and voltage drive against the profile's ``[neurons]``."""
     neurons, key, contract = profile.neurons, profile.key, qnet.contract
     out = []
-    if contract.reset not in neurons.reset_modes or contract.reset_delay or (
-            contract.subtract_recheck):
-        mode = contract.reset + (" (delayed)" if contract.reset_delay else "") + (
-            " (snnTorch re-check)" if contract.subtract_recheck else "")
-        out.append(Violation(
-            layer="", what="reset mode", value=mode, limit=", ".join(neurons.reset_modes),
-            relation="is not one of", key=key("neurons", "reset_modes"),
-            fix="retrain with a reset the chip has, or state the right reset with --reset if "
-            "the graph's metadata is wrong",
-        ))
+    if (
+        contract.reset not in neurons.reset_modes
+        or contract.reset_delay
+        or (contract.subtract_recheck)
+    ):
+        mode = (
+            contract.reset
+            + (" (delayed)" if contract.reset_delay else "")
+            + (" (snnTorch re-check)" if contract.subtract_recheck else "")
+        )
+        out.append(
+            Violation(
+                layer="",
+                what="reset mode",
+                value=mode,
+                limit=", ".join(neurons.reset_modes),
+                relation="is not one of",
+                key=key("neurons", "reset_modes"),
+                fix="retrain with a reset the chip has, or state the right reset with --reset if "
+                "the graph's metadata is wrong",
+            )
+        )
     if contract.current_drive not in neurons.current_drives:
-        out.append(Violation(
-            layer="", what="voltage drive", value=contract.current_drive,
-            limit=", ".join(neurons.current_drives), relation="is not one of",
-            key=key("neurons", "current_drives"),
-            fix="the chip adds this step's current to the voltage; export the model that way",
-        ))
+        out.append(
+            Violation(
+                layer="",
+                what="voltage drive",
+                value=contract.current_drive,
+                limit=", ".join(neurons.current_drives),
+                relation="is not one of",
+                key=key("neurons", "current_drives"),
+                fix="the chip adds this step's current to the voltage; export the model that way",
+            )
+        )
     for pop in qnet.populations:
         if pop.model not in neurons.models:
-            out.append(Violation(
-                layer=pop.name, what="neuron model", value=pop.model,
-                limit=", ".join(neurons.models), relation="is not one of",
-                key=key("neurons", "models"),
-                fix="use a neuron model the chip runs (a spiking LIF, read out by spike counts)",
-            ))
+            out.append(
+                Violation(
+                    layer=pop.name,
+                    what="neuron model",
+                    value=pop.model,
+                    limit=", ".join(neurons.models),
+                    relation="is not one of",
+                    key=key("neurons", "models"),
+                    fix="use a neuron model the chip runs (a spiking LIF, read out by spike "
+                    "counts)",
+                )
+            )
     return out
 
 
@@ -75,10 +98,20 @@ def _check_fixedpoint(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[
     for proj in qnet.projections:
         for what, values, lo, hi, k in (
             ("weights", nonzeros(proj.weight), -num.weight_max, num.weight_max, "weight_bits"),
-            ("weight shift", [proj.params.shift], num.weight_shift_min, num.weight_shift_max,
-             "weight_shift_max"),
-            ("synaptic delay in steps", [proj.delay_steps], num.synapse_delay_steps,
-             num.synapse_delay_steps + num.max_delay, "delay_bits"),
+            (
+                "weight shift",
+                [proj.params.shift],
+                num.weight_shift_min,
+                num.weight_shift_max,
+                "weight_shift_max",
+            ),
+            (
+                "synaptic delay in steps",
+                [proj.delay_steps],
+                num.synapse_delay_steps,
+                num.synapse_delay_steps + num.max_delay,
+                "delay_bits",
+            ),
         ):
             v = _range_violation(proj.name, what, values, lo, hi, key("numerics", k), fix)
             if v:

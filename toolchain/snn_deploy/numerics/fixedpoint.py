@@ -45,8 +45,9 @@ class FixedPointNumerics:
         if self.rounding not in ROUNDINGS:
             raise ProfileError(f"[numerics].rounding {self.rounding!r} not in {ROUNDINGS}")
         if self.state_overflow not in OVERFLOWS:
-            raise ProfileError(f"[numerics].state_overflow {self.state_overflow!r} not in "
-                               f"{OVERFLOWS}")
+            raise ProfileError(
+                f"[numerics].state_overflow {self.state_overflow!r} not in {OVERFLOWS}"
+            )
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:

@@ -29,8 +29,12 @@ from snn_deploy.quantize.stats import PopulationStats, QuantizationReport, Weigh
 _ZEROED_EXAMPLES = 5
 
 
-def quantize_fixedpoint(net: DiscreteNetwork, profile: HardwareProfile,
-                        calibration: dict | None = None, headroom: float = 2.0):
+def quantize_fixedpoint(
+    net: DiscreteNetwork,
+    profile: HardwareProfile,
+    calibration: dict | None = None,
+    headroom: float = 2.0,
+):
     num: FixedPointNumerics = profile.numerics
     timing = chip_timing(net, num.synapse_delay_steps)
     violations: list[Violation] = []
@@ -51,20 +55,29 @@ def quantize_fixedpoint(net: DiscreteNetwork, profile: HardwareProfile,
             wmax = float(np.max(np.abs(nonzeros(proj.weight)), initial=0.0))
             if wmax > 0:
                 limits[f"weight shift of '{proj.name}'"] = (
-                    num.weight_max * 2.0**num.weight_shift_max / wmax)
+                    num.weight_max * 2.0**num.weight_shift_max / wmax
+                )
         bmax = finite_max(pop.bias)
         if bmax > 0:
             limits["bias range"] = num.bias_max / bmax
         limited_by, scale = choose_scale(limits)
         r = num.rounding
-        thr = np.where(finite, round_float(np.where(finite, theta, 0) * scale, r),
-                       num.threshold_max)
+        thr = np.where(
+            finite, round_float(np.where(finite, theta, 0) * scale, r), num.threshold_max
+        )
         thr_sat = int(np.count_nonzero(finite & ((thr < 0) | (thr > num.threshold_max))))
         thr = np.clip(thr, 0, num.threshold_max)
         if thr_sat:
-            violations.append(Violation(
-                pop.name, "threshold", int(thr.max()), num.threshold_max,
-                profile.key("numerics", "threshold_bits"), "use a positive threshold"))
+            violations.append(
+                Violation(
+                    pop.name,
+                    "threshold",
+                    int(thr.max()),
+                    num.threshold_max,
+                    profile.key("numerics", "threshold_bits"),
+                    "use a positive threshold",
+                )
+            )
         a = np.clip(round_float(pop.alpha * num.decay_unity, r), 0, num.decay_unity)
         b = np.clip(round_float(pop.beta * num.decay_unity, r), 0, num.decay_unity)
         bias = round_float(pop.bias * scale, r)
@@ -73,40 +86,78 @@ def quantize_fixedpoint(net: DiscreteNetwork, profile: HardwareProfile,
         wstats = []
         for proj in incoming:
             w_int, shift, ws = _weights(proj, scale, num)
-            projs[proj.name] = QProjection(proj.name, proj.source, proj.target, w_int,
-                                           FixedSynapseParams(shift),
-                                           delay_steps=timing.delays[proj.name])
+            projs[proj.name] = QProjection(
+                proj.name,
+                proj.source,
+                proj.target,
+                w_int,
+                FixedSynapseParams(shift),
+                delay_steps=timing.delays[proj.name],
+            )
             wstats.append(ws)
         theta_back = thr / scale
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(finite & (theta != 0), np.abs(theta_back - theta) / np.abs(theta), 0)
-        stats.append(PopulationStats(
-            population=pop.name, size=pop.size, scale=float(scale),
-            threshold_float=finite_max(theta), threshold_int=int(thr.max(initial=0)),
-            threshold_rel_error=float(rel.max(initial=0.0)),
-            alpha_float=float(np.max(pop.alpha)), alpha_int=float(a.max() / num.decay_unity),
-            beta_float=float(np.max(pop.beta)), beta_int=float(b.max() / num.decay_unity),
-            bias_max_abs_error=float(np.max(np.abs(bias / scale - pop.bias), initial=0.0)),
-            bias_saturated=bias_sat, current_headroom=float(c_i * scale / num.state_max),
-            voltage_headroom=float(c_v * scale / num.state_max), calibration=calib_source,
-            limited_by=limited_by, weights=tuple(wstats),
-        ))
-        pops.append(QPopulation(
-            pop.name, pop.size, pop.model, FixedLifParams(a=a, b=b, threshold=thr, bias=bias),
-            scale=float(scale), shift_steps=timing.shifts[pop.name], spiking=pop.spiking))
+        stats.append(
+            PopulationStats(
+                population=pop.name,
+                size=pop.size,
+                scale=float(scale),
+                threshold_float=finite_max(theta),
+                threshold_int=int(thr.max(initial=0)),
+                threshold_rel_error=float(rel.max(initial=0.0)),
+                alpha_float=float(np.max(pop.alpha)),
+                alpha_int=float(a.max() / num.decay_unity),
+                beta_float=float(np.max(pop.beta)),
+                beta_int=float(b.max() / num.decay_unity),
+                bias_max_abs_error=float(np.max(np.abs(bias / scale - pop.bias), initial=0.0)),
+                bias_saturated=bias_sat,
+                current_headroom=float(c_i * scale / num.state_max),
+                voltage_headroom=float(c_v * scale / num.state_max),
+                calibration=calib_source,
+                limited_by=limited_by,
+                weights=tuple(wstats),
+            )
+        )
+        pops.append(
+            QPopulation(
+                pop.name,
+                pop.size,
+                pop.model,
+                FixedLifParams(a=a, b=b, threshold=thr, bias=bias),
+                scale=float(scale),
+                shift_steps=timing.shifts[pop.name],
+                spiking=pop.spiking,
+            )
+        )
     for problem in timing.problems:
-        violations.append(Violation("", "loop timing", "model delay too short",
-                                    "chip synapse delay",
-                                    profile.key("numerics", "synapse_delay_steps"), problem,
-                                    relation="vs"))
+        violations.append(
+            Violation(
+                "",
+                "loop timing",
+                "model delay too short",
+                "chip synapse delay",
+                profile.key("numerics", "synapse_delay_steps"),
+                problem,
+                relation="vs",
+            )
+        )
     qnet = QuantizedNetwork(
-        target=profile.name, arithmetic=profile.chip.arithmetic,
+        target=profile.name,
+        arithmetic=profile.chip.arithmetic,
         inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
-        populations=tuple(pops), projections=tuple(projs[p.name] for p in net.projections),
-        outputs=net.outputs, contract=net.contract, notes=net.notes)
+        populations=tuple(pops),
+        projections=tuple(projs[p.name] for p in net.projections),
+        outputs=net.outputs,
+        contract=net.contract,
+        notes=net.notes,
+    )
     notes = tuple(net.notes) + tuple(
         f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-        "float model (one step per synapse on its path)" for p in pops if p.shift_steps)
+        "float model (one step per synapse on its path)"
+        for p in pops
+        if p.shift_steps
+    )
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
 
 
@@ -125,21 +176,29 @@ def _weights(proj, scale: float, num: FixedPointNumerics):
     zero = (q == 0) & (w != 0)
     if sparse:
         rows = np.repeat(np.arange(proj.weight.shape[0]), np.diff(proj.weight.indptr))
-        examples = tuple((int(rows[i]), int(proj.weight.indices[i]), float(w[i]))
-                         for i in np.flatnonzero(zero)[:_ZEROED_EXAMPLES])
-        q_out = sp.csr_matrix((q, proj.weight.indices, proj.weight.indptr),
-                              shape=proj.weight.shape)
+        examples = tuple(
+            (int(rows[i]), int(proj.weight.indices[i]), float(w[i]))
+            for i in np.flatnonzero(zero)[:_ZEROED_EXAMPLES]
+        )
+        q_out = sp.csr_matrix((q, proj.weight.indices, proj.weight.indptr), shape=proj.weight.shape)
     else:
-        examples = tuple((int(r), int(c), float(w[r, c]))
-                         for r, c in np.argwhere(zero)[:_ZEROED_EXAMPLES])
+        examples = tuple(
+            (int(r), int(c), float(w[r, c])) for r, c in np.argwhere(zero)[:_ZEROED_EXAMPLES]
+        )
         q_out = q
     err = q * unit - w
     stats = WeightStats(
-        projection=proj.name, source=proj.source, target=proj.target, count=int(w.size),
-        format=f"int{num.weight_bits} << shift", weight_exp=shift,
+        projection=proj.name,
+        source=proj.source,
+        target=proj.target,
+        count=int(w.size),
+        format=f"int{num.weight_bits} << shift",
+        weight_exp=shift,
         mantissa_bits_used=int(np.max(np.abs(q), initial=0)).bit_length() + 1,
         max_abs_error=float(np.max(np.abs(err), initial=0.0)),
         rms_error_relative=float(np.sqrt(np.mean(err**2)) / wmax) if wmax > 0 else 0.0,
-        saturated=saturated, zeroed=int(np.count_nonzero(zero)), zeroed_examples=examples,
+        saturated=saturated,
+        zeroed=int(np.count_nonzero(zero)),
+        zeroed_examples=examples,
     )
     return q_out, shift, stats

@@ -31,7 +31,71 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
-def render_markdown(r: dict) -> str:
+def write_reports(folder, report: dict, emulation: dict | None = None) -> None:
+    """``report.md`` and ``report.html`` in ``folder``, each written to a temporary name first."""
+    from pathlib import Path
+
+    from snn_deploy.reports.html import render_html
+
+    folder = Path(folder)
+    for name, text in (
+        ("report.md", render_markdown(report, emulation)),
+        ("report.html", render_html(report, emulation)),
+    ):
+        tmp = folder / f".{name}.part"
+        tmp.write_text(text)
+        tmp.replace(folder / name)
+
+
+def _activity_markdown(e: dict) -> list[str]:
+    lines = [
+        "## Activity (emulation)",
+        "",
+        f"{e['backend']} on {e['data']}: {e['samples']} sample(s), {e['steps']} steps.",
+    ]
+    if e.get("float_accuracy") is not None:
+        lines.append(
+            f"Accuracy: float {100 * e['float_accuracy']:.2f}%, integer "
+            f"{100 * e['int_accuracy']:.2f}%."
+        )
+    lines.append("")
+    lines += _table(
+        ["layer", "float spikes / sample", "integer spikes / sample", "agreement"],
+        [
+            [
+                x["population"],
+                f"{x['float_spikes_per_sample']:.1f}",
+                f"{x['int_spikes_per_sample']:.1f}",
+                f"{100 * x['agreement']:.3f}%",
+            ]
+            for x in e["layers"]
+        ],
+    )
+    if e.get("events"):
+        lines += [
+            "Arithmetic events in the integer run: "
+            + ", ".join(f"{k} {v}" for k, v in e["events"].items()),
+            "",
+        ]
+    a = e.get("activity")
+    if a:
+        lines += [
+            f"Per inference: {a['synaptic_ops_per_inference']:,.0f} synaptic operations, "
+            f"{a['neuron_updates_per_inference']:,} neuron updates, "
+            f"{a['spikes_per_inference']:,.1f} spikes.",
+            "",
+        ]
+    est = e.get("estimates")
+    if est:
+        lines += [
+            f"Energy estimate: {est['energy_uj_per_inference']:.3g} uJ per inference "
+            f"({est['label']}; an estimate from per-operation costs, not a measurement).",
+            "",
+        ]
+    return lines
+
+
+def render_markdown(r: dict, emulation: dict | None = None) -> str:
     m, q, net = r["mapping"], r["quantization"], r["network"]
     lines = [
         f"# snn-deploy compile report: {r['model']['name']} -> {r['target']['title']}",
@@ -170,6 +234,8 @@ def render_markdown(r: dict) -> str:
     lines += [f"- checked: {c}" for c in r["limits"]["checked"]]
     lines += [f"- **not checked**: {c}" for c in r["limits"]["not_checked"]]
     lines += [""]
+    if emulation:
+        lines += _activity_markdown(emulation)
     if r["violations"]:
         lines += ["## Violations", ""]
         lines += [

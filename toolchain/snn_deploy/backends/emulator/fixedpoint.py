@@ -17,8 +17,13 @@ from snn_deploy.numerics.ops import as_int64
 from snn_deploy.quantize.network import QuantizedNetwork
 
 
-def run_fixedpoint(qnet: QuantizedNetwork, num: FixedPointNumerics, inputs: dict,
-                   num_steps: int | None = None, record_voltage: tuple[str, ...] = ()):
+def run_fixedpoint(
+    qnet: QuantizedNetwork,
+    num: FixedPointNumerics,
+    inputs: dict,
+    num_steps: int | None = None,
+    record_voltage: tuple[str, ...] = (),
+):
     batch, in_steps = check_inputs(qnet, inputs)
     steps = in_steps if num_steps is None else int(num_steps)
     x = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
@@ -27,8 +32,9 @@ def run_fixedpoint(qnet: QuantizedNetwork, num: FixedPointNumerics, inputs: dict
     for p in qnet.projections:
         w = p.weight.astype(np.int64) if sp.issparse(p.weight) else as_int64(p.weight)
         weights.append(w)
-    rings = [np.zeros((p.delay_steps, batch, qnet.size_of(p.target)), np.int64)
-             for p in qnet.projections]
+    rings = [
+        np.zeros((p.delay_steps, batch, qnet.size_of(p.target)), np.int64) for p in qnet.projections
+    ]
     cur = {p.name: np.zeros((batch, p.size), np.int64) for p in pops}
     volt = {p.name: np.zeros((batch, p.size), np.int64) for p in pops}
     spikes = {p.name: np.zeros((batch, steps, p.size), bool) for p in pops}
@@ -62,5 +68,6 @@ def run_fixedpoint(qnet: QuantizedNetwork, num: FixedPointNumerics, inputs: dict
             acc = np.asarray((w @ s.T).T) if sp.issparse(w) else s @ w.T
             ring[k % proj.delay_steps] = scale_by_shift(acc, proj.params.shift, num.rounding)
     final = {p.name: {"i": cur[p.name], "v": volt[p.name]} for p in pops}
-    return EmulationResult(spikes=spikes, final_state=final, num_steps=steps, voltage=traces,
-                           events=events)
+    return EmulationResult(
+        spikes=spikes, final_state=final, num_steps=steps, voltage=traces, events=events
+    )

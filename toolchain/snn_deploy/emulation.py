@@ -1,0 +1,225 @@
+"""Float reference vs integer run on the same inputs: accuracy, per-layer agreement, activity.
+
+``compare`` is what ``snn-deploy emulate`` prints and what ``compile --calibrate`` records: the
+float network (``ir/simulate.py``) and the integer network (the emulator, or Lava verified
+against it) run in chip time on the same inputs, so every layer can be compared step by step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from snn_deploy.errors import InputFileError, VerificationError
+from snn_deploy.ir.timing import ChipTiming
+from snn_deploy.reports.activity import estimate, measure, raster
+
+LAVA_CHUNK = 60  # samples per Lava run: one block-diagonal network of this many copies
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    population: str
+    float_spikes_per_sample: float
+    int_spikes_per_sample: float
+    agreement: float  # fraction of (sample, step, neuron) entries where both agree
+
+
+@dataclass(frozen=True)
+class EmulationSummary:
+    backend: str
+    target: str
+    data: str
+    samples: int
+    steps: int
+    chip_steps: int
+    float_accuracy: float | None
+    int_accuracy: float | None
+    layers: tuple[LayerActivity, ...]
+    events: dict
+    seconds: dict
+    verification: str = ""
+    notes: tuple[str, ...] = field(default=())
+    activity: dict = field(default_factory=dict)
+    estimates: dict | None = None
+    raster: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["layers"] = [asdict(x) for x in self.layers]
+        return d
+
+    def format(self) -> str:
+        label = f"{self.target} (integer, {self.backend})"
+        width = max(len(label) + 2, 24)
+        lines = [
+            f"data: {self.data}; {self.samples} sample(s), {self.steps} steps "
+            f"(+{self.chip_steps - self.steps} pipeline steps on the chip)",
+        ]
+        if self.float_accuracy is not None:
+            lines += [
+                f"{'':16}{'float':>12}{label:>{width}}",
+                f"{'accuracy':16}{100 * self.float_accuracy:>11.2f}%"
+                f"{100 * self.int_accuracy:>{width - 1}.2f}%",
+            ]
+        lines.append("spikes per sample (float | integer | agreement of every step and neuron):")
+        for x in self.layers:
+            lines.append(
+                f"  {x.population:14}{x.float_spikes_per_sample:>10.1f}"
+                f"{x.int_spikes_per_sample:>12.1f}{100 * x.agreement:>12.3f}%"
+            )
+        ev = ", ".join(f"{k} {v}" for k, v in self.events.items())
+        lines.append(f"arithmetic events in the integer run: {ev or 'not recorded'}")
+        if self.verification:
+            lines.append(self.verification)
+        lines += [f"note: {n}" for n in self.notes]
+        a = self.activity
+        if a:
+            lines.append(
+                f"per inference: {a['synaptic_ops_per_inference']:,.0f} synaptic ops, "
+                f"{a['neuron_updates_per_inference']:,} neuron updates, "
+                f"{a['spikes_per_inference']:,.1f} spikes"
+            )
+        if self.estimates:
+            lines.append(
+                f"energy estimate: {self.estimates['energy_uj_per_inference']:.3g} uJ "
+                f"per inference ({self.estimates['label']})"
+            )
+        lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()))
+        return "\n".join(lines)
+
+    def record(self) -> dict:
+        """The JSON record (``emulation.json``) the reports read."""
+        return {"format": "snn-deploy/emulation", "version": 1, **self.to_dict()}
+
+
+def compare(
+    net, qnet, profile, inputs: dict, labels, desc: str, backend: str = "emulator"
+) -> EmulationSummary:
+    """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them."""
+    from snn_deploy.backends.emulator import run
+    from snn_deploy.ir.simulate import simulate
+
+    if backend not in ("emulator", "lava"):
+        raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
+    n, steps = next(iter(inputs.values())).shape[:2]
+    shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
+    timing = ChipTiming(
+        MappingProxyType(shifts),
+        MappingProxyType({p.name: p.delay_steps for p in qnet.projections}),
+        (),
+    )
+    chip_steps = steps + max(p.shift_steps for p in qnet.populations)
+    readouts = tuple(p.name for p in qnet.populations if not p.spiking)
+    seconds = {}
+    t0 = time.perf_counter()
+    ref = simulate(net, inputs, timing=timing, num_steps=chip_steps, record_voltage=readouts)
+    seconds["float reference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emu = run(qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts)
+    seconds["emulator"] = time.perf_counter() - t0
+    result, verification, notes = emu, "", []
+    if backend == "lava":
+        from snn_deploy.backends.lava.bridge import LavaJob, run_lava
+
+        t0 = time.perf_counter()
+        jobs = [
+            LavaJob(qnet, {k: v[i : i + LAVA_CHUNK] for k, v in inputs.items()}, chip_steps)
+            for i in range(0, n, LAVA_CHUNK)
+        ]
+        parts, _ = run_lava(jobs)
+        seconds["lava"] = time.perf_counter() - t0
+        result = _concat(parts)
+        verification = _verify_equal(emu, result)
+    layers = []
+    for p in qnet.populations:
+        if not p.spiking:
+            continue
+        f, i = ref.spikes[p.name], result.spikes[p.name]
+        layers.append(
+            LayerActivity(p.name, float(f.sum()) / n, float(i.sum()) / n, float(np.mean(f == i)))
+        )
+    float_acc = int_acc = None
+    if labels is not None:
+        out = qnet.population(qnet.outputs[0])
+        window = slice(out.shift_steps, out.shift_steps + steps)
+        if out.spiking:  # class = most output spikes
+            f_score = ref.spikes[out.name][:, window].sum(1)
+            i_score = result.spikes[out.name][:, window].sum(1)
+        else:  # class = highest mean voltage of the readout (emulator's trace: see notes)
+            f_score = ref.voltage[out.name][:, window].mean(1)
+            i_score = emu.voltage[out.name][:, window].mean(1)
+            if backend == "lava":
+                notes.append(
+                    "Lava returns the readout's final v only; the accuracy uses the "
+                    "emulator's voltage trace, verified equal to Lava in spikes and "
+                    "final state"
+                )
+        float_acc = float(np.mean(f_score.argmax(1) == labels))
+        int_acc = float(np.mean(i_score.argmax(1) == labels))
+    events = {}
+    for ev in emu.events.values():
+        for k, v in ev.items():
+            events[k] = events.get(k, 0) + v
+    activity = measure(qnet, result.spikes, chip_steps, {k: v for k, v in inputs.items()})
+    spiking = {p.name for p in qnet.populations if p.spiking}
+    ras = {
+        "float": raster({k: v for k, v in ref.spikes.items() if k in spiking}),
+        "int": raster({k: v for k, v in result.spikes.items() if k in spiking}),
+    }
+    return EmulationSummary(
+        backend="Lava 0.10.0 fixed_pt" if backend == "lava" else "snn-deploy emulator",
+        target=qnet.target,
+        data=desc,
+        samples=n,
+        steps=steps,
+        chip_steps=chip_steps,
+        float_accuracy=float_acc,
+        int_accuracy=int_acc,
+        layers=tuple(layers),
+        events=events,
+        seconds=seconds,
+        verification=verification,
+        notes=tuple(notes),
+        activity=activity,
+        estimates=estimate(activity, profile),
+        raster=ras,
+    )
+
+
+def _concat(parts):
+    from snn_deploy.backends.emulator.result import EmulationResult
+
+    spikes = {k: np.concatenate([p.spikes[k] for p in parts]) for k in parts[0].spikes}
+    final = {
+        k: {
+            v: np.concatenate([p.final_state[k][v] for p in parts]) for v in parts[0].final_state[k]
+        }
+        for k in parts[0].final_state
+    }
+    return EmulationResult(spikes=spikes, final_state=final, num_steps=parts[0].num_steps)
+
+
+def _verify_equal(emu, lava) -> str:
+    diffs = []
+    for pop, s in emu.spikes.items():
+        d = int(np.count_nonzero(s != lava.spikes[pop]))
+        if d:
+            diffs.append(f"{pop}: {d} spike(s)")
+        for var in ("u", "v"):
+            d = int(np.count_nonzero(emu.final_state[pop][var] != lava.final_state[pop][var]))
+            if d:
+                diffs.append(f"{pop}.{var}: {d} value(s)")
+    if diffs:
+        raise VerificationError(
+            "Lava and the snn-deploy emulator disagree: " + "; ".join(diffs),
+            hint="this is a bug in snn-deploy's emulator; please report it with the artifacts",
+        )
+    total = sum(int(s.sum()) for s in emu.spikes.values())
+    return (
+        f"verified: Lava and the snn-deploy emulator agree on all {total:,} spikes and on the "
+        "final u and v of every neuron"
+    )
