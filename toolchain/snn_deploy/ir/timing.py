@@ -46,8 +46,9 @@ def chip_timing(network: DiscreteNetwork, min_delay: int) -> ChipTiming:
     shifts = {p.name: 0 for p in network.inputs}
     for pop in network.populations:
         forward = [p for p in network.incoming(pop.name) if order[p.source] < order[pop.name]]
+        # Never earlier than the inputs: a population cannot start before chip step 0.
         shifts[pop.name] = max(
-            (shifts[p.source] + min_delay - p.delay_steps for p in forward), default=0
+            [0, *(shifts[p.source] + min_delay - p.delay_steps for p in forward)]
         )
     for port in network.inputs:  # a constant source can start whenever its targets need it
         if port.kind == "constant":

@@ -47,6 +47,8 @@ class CoreAssignment:
     core: int
     chip: int
     slices: tuple[Slice, ...]
+    input_axons: int = 0  # distinct (projection, source neuron) pairs reaching this core
+    output_axons: int = 0  # sum over its neurons of the distinct cores they send to
 
     @property
     def neurons(self) -> int:
@@ -91,6 +93,8 @@ class MappedNetwork:
                     "chip": c.chip,
                     "neurons": c.neurons,
                     "memory_bits": c.memory_bits,
+                    "input_axons": c.input_axons,
+                    "output_axons": c.output_axons,
                     "slices": [vars(s) for s in c.slices],
                 }
                 for c in self.cores
@@ -114,6 +118,41 @@ def synapses_per_neuron(qnet: QuantizedNetwork, proj) -> int:
     if sp.issparse(proj.weight):
         return int(np.diff(proj.weight.indptr).max(initial=0))
     return qnet.size_of(proj.source)
+
+
+def _sources_of_rows(proj, start: int, stop: int, n_source: int) -> np.ndarray:
+    """Source neurons with a synapse into target rows start:stop (all of them if dense)."""
+    if sp.issparse(proj.weight):
+        w = proj.weight
+        return np.unique(w.indices[w.indptr[start] : w.indptr[stop]])
+    return np.arange(n_source)
+
+
+def _axons(qnet: QuantizedNetwork, cores: list[list[Slice]]) -> tuple[list[int], list[int]]:
+    """Input and output axons of every core (the routing tables a chip must hold)."""
+    where = {}  # population -> list of (start, stop, core)
+    for ci, c in enumerate(cores):
+        for s in c:
+            where.setdefault(s.population, []).append((s.start, s.stop, ci))
+    axons_in = [0] * len(cores)
+    axons_out = [0] * len(cores)
+    for proj in qnet.projections:
+        n_src = qnet.size_of(proj.source)
+        dest_cores = np.zeros((n_src, len(cores)), dtype=bool) if proj.source in where else None
+        per_core: dict[int, set | np.ndarray] = {}
+        for start, stop, ci in where.get(proj.target, []):
+            srcs = _sources_of_rows(proj, start, stop, n_src)
+            prev = per_core.get(ci)
+            per_core[ci] = srcs if prev is None else np.union1d(prev, srcs)
+            if dest_cores is not None:
+                dest_cores[srcs, ci] = True
+        for ci, srcs in per_core.items():
+            axons_in[ci] += len(srcs)
+        if dest_cores is not None:
+            fan = dest_cores.sum(axis=1)
+            for start, stop, ci in where[proj.source]:
+                axons_out[ci] += int(fan[start:stop].sum())
+    return axons_in, axons_out
 
 
 def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
@@ -174,10 +213,38 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
             last.append(s)
         else:
             cores.append([s])
+    axons_in, axons_out = _axons(qnet, cores)
     assignments = tuple(
-        CoreAssignment(core=i, chip=i // profile.chip.cores_per_chip, slices=tuple(c))
+        CoreAssignment(
+            core=i,
+            chip=i // profile.chip.cores_per_chip,
+            slices=tuple(c),
+            input_axons=axons_in[i],
+            output_axons=axons_out[i],
+        )
         for i, c in enumerate(cores)
     )
+    for k, attr, what in (
+        ("max_input_axons", "input_axons", "input axons"),
+        ("max_output_axons", "output_axons", "output axons"),
+    ):
+        limit = getattr(core, k)
+        if limit is None:
+            continue
+        for a in assignments:
+            if getattr(a, attr) > limit:
+                violations.append(
+                    Violation(
+                        layer=", ".join(dict.fromkeys(s.population for s in a.slices)),
+                        core=a.core,
+                        what=what,
+                        value=getattr(a, attr),
+                        limit=limit,
+                        key=profile.key("core", k),
+                        fix="spread the layer over more cores (fewer neurons per core) or reduce "
+                        "its connectivity",
+                    )
+                )
     if len(assignments) > profile.total_cores and not any(
         v.what.startswith("cores needed") for v in violations
     ):

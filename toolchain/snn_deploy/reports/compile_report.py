@@ -223,12 +223,15 @@ def render_markdown(r: dict, emulation: dict | None = None) -> str:
             f"({_pct(c['neurons'], m['max_neurons_per_core'])})",
             f"{c['memory_bits'] // 8:,} / {m['memory_bits_per_core'] // 8:,} "
             f"({_pct(c['memory_bits'], m['memory_bits_per_core'])})",
+            f"{c.get('input_axons', 0):,} / {c.get('output_axons', 0):,}",
             ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"]),
         ]
         for c in m["cores"]
     ]
     lines += _table(
-        ["core", "chip", "neurons (used / max)", "memory bytes (used / max)", "slices"], rows
+        ["core", "chip", "neurons (used / max)", "memory bytes (used / max)",
+         "axons in / out", "slices"],
+        rows,
     )
     lines += ["## Limits", ""]
     lines += [f"- checked: {c}" for c in r["limits"]["checked"]]
