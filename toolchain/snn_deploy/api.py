@@ -32,6 +32,7 @@ def compile(  # noqa: A001 - the verb users expect
     calibrate: str | None = None,
     steps: int | None = None,
     arch: str | None = None,
+    weight_bits: int | None = None,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -60,6 +61,7 @@ def compile(  # noqa: A001 - the verb users expect
         calibrate=calibrate,
         steps=steps,
         arch=str(arch) if arch else None,
+        weight_bits=weight_bits,
     )
     return compile_model(opts)
 
@@ -175,6 +177,27 @@ def rerender_report(folder: str | Path) -> Path:
             ) from None
     write_reports(folder, data["report.json"], data.get("emulation.json"))
     return folder / "report.html"
+
+
+def qat(
+    model: str | Path,
+    out: str | Path,
+    target: str = "loihi2",
+    *,
+    profile: str | Path | None = None,
+    weight_bits: int | None = None,
+    epochs: int = 15,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict:
+    """Quantization-aware fine-tuning of a digits checkpoint for ``target``'s weight format at
+    ``weight_bits``; writes the fine-tuned checkpoint to ``out`` (compile it with the same
+    ``weight_bits``: its weights then reach the chip exactly)."""
+    from snn_deploy.flow import resolve_profile
+    from snn_deploy.train.qat import finetune_qat
+
+    prof = resolve_profile(target, str(profile) if profile else None, None)
+    return finetune_qat(model, out, prof, weight_bits, epochs=epochs, lr=lr, seed=seed)
 
 
 def train_digits(out: str | Path, **kwargs) -> dict:

@@ -32,6 +32,7 @@ def _compile(args) -> int:
         calibrate=args.calibrate,
         steps=args.steps,
         arch=args.arch,
+        weight_bits=args.weight_bits,
     ).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
@@ -98,6 +99,27 @@ def _train(args) -> int:
     print(
         f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
         f"in {summary['seconds']:.1f} s; wrote {summary['path']}"
+    )
+    return 0
+
+
+def _qat(args) -> int:
+    from snn_deploy import api
+
+    s = api.qat(
+        args.model,
+        args.out,
+        args.target,
+        profile=args.profile,
+        weight_bits=args.weight_bits,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    lo, hi = s["levels"]
+    print(
+        f"quantization-aware fine-tuning ({args.weight_bits or 'all'} weight bits, levels "
+        f"{lo}..{hi}): float test accuracy {100 * s['float_test_accuracy_before']:.2f}% -> "
+        f"{100 * s['float_test_accuracy']:.2f}% in {s['seconds']:.1f} s; wrote {s['path']}"
     )
     return 0
 
@@ -177,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="time steps of the rate-coded input of a converted ONNX ANN (default 100)",
     )
     c.add_argument("--arch", help="architecture description (JSON) of a .pt bare state dict")
+    c.add_argument(
+        "--weight-bits",
+        type=int,
+        help="quantize weights to fewer bits than the chip's widest (e.g. 4)",
+    )
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
 
@@ -200,7 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.set_defaults(func=_train)
 
-    r = sub.add_parser("report", help="re-render report.md of an artifact folder")
+    q = sub.add_parser("qat", help="quantization-aware fine-tuning of a digits checkpoint")
+    q.add_argument("model")
+    q.add_argument("-o", "--out", required=True)
+    q.add_argument("--target", default="loihi2")
+    q.add_argument("--profile")
+    q.add_argument("--weight-bits", type=int)
+    q.add_argument("--epochs", type=int, default=15)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_qat)
+
+    r = sub.add_parser("report", help="re-render report.md and report.html of an artifact folder")
     r.add_argument("folder")
     r.set_defaults(func=_report)
 
@@ -230,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import inspect
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class CompileOptions:
     headroom: float = DEFAULT_HEADROOM
     calibrate: str | None = None  # data whose state ranges set the integer scales
     steps: int | None = None  # input time steps of a converted ANN
+    weight_bits: int | None = None  # narrower weights than the chip's widest
     arch: str | None = None  # architecture description of a bare state dict
 
 
@@ -101,7 +103,12 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             calibration = {
                 k: {**v, "source": f"measured on {desc}"} for k, v in calibrate(net, inputs).items()
             }
-        qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom)
+        extra = {}
+        if opts.weight_bits is not None:
+            if "weight_bits" not in inspect.signature(quantizer).parameters:
+                raise UnsupportedError(f"--weight-bits is not supported for {profile.chip.title}")
+            extra["weight_bits"] = opts.weight_bits
+        qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom, **extra)
     with timer.stage("check"):
         violations = list(violations) + check_formats(qnet, profile)
         plan, resource_violations = plan_cores(qnet, profile)

@@ -40,3 +40,23 @@ def choose_scale(limits: dict[str, float]) -> tuple[str, float]:
     if not limits:
         return "none", 1.0
     return min(limits.items(), key=lambda kv: kv[1])
+
+
+def detect_grid(values: np.ndarray, lo: int, hi: int) -> float | None:
+    """The step ``d`` if every value is an integer multiple ``k d`` with ``lo <= k <= hi``
+    (weights trained with quantization awareness), else None. The coarsest such grid wins."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[v != 0]
+    if v.size == 0:
+        return None
+    top = float(np.max(np.abs(v)))
+    for k in range(1, max(hi, -lo) + 1):
+        d = top / k
+        ratio = v / d
+        if (
+            np.all(np.abs(ratio - np.rint(ratio)) < 1e-6)
+            and np.rint(ratio).min() >= lo
+            and (np.rint(ratio).max() <= hi)
+        ):
+            return d
+    return None

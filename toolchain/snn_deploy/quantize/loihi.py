@@ -31,7 +31,7 @@ from snn_deploy.ir.timing import chip_timing
 from snn_deploy.numerics.loihi import LoihiNumerics, determine_sign_mode
 from snn_deploy.numerics.ops import round_nearest
 from snn_deploy.profiles import HardwareProfile
-from snn_deploy.quantize.common import choose_scale, expected_ranges, finite_max
+from snn_deploy.quantize.common import choose_scale, detect_grid, expected_ranges, finite_max
 from snn_deploy.quantize.network import (
     LoihiLifParams,
     LoihiSynapseParams,
@@ -51,16 +51,21 @@ def quantize_loihi(
     profile: HardwareProfile,
     calibration: dict | None = None,
     headroom: float = DEFAULT_HEADROOM,
+    weight_bits: int | None = None,
 ) -> tuple[QuantizedNetwork, QuantizationReport, tuple[Violation, ...]]:
-    """Returns the integer network, what quantization did, and what it could not represent."""
+    """Returns the integer network, what quantization did, and what it could not represent.
+
+    ``weight_bits`` (1..8) is Lava's ``num_weight_bits`` for every projection (default: all 8
+    bits of the mantissa)."""
     num: LoihiNumerics = profile.numerics
+    nbits = num.weight_mantissa_bits if weight_bits is None else int(weight_bits)
     timing = chip_timing(net, num.synapse_delay_steps)
     violations: list[Violation] = []
     qpops, qprojs, stats = [], {}, []
     for pop in net.populations:
         incoming = net.incoming(pop.name)
         qpop, pstats, wq, viol = _quantize_population(
-            pop, incoming, num, profile, (calibration or {}).get(pop.name), headroom
+            pop, incoming, num, profile, (calibration or {}).get(pop.name), headroom, nbits
         )
         qpops.append(
             QPopulation(
@@ -116,7 +121,7 @@ def quantize_loihi(
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
 
 
-def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, headroom):
+def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, headroom, nbits):
     violations = []
     state_max = (1 << (num.state_bits - 1)) - 1
     vth_max = (1 << num.threshold_bits) - 1
@@ -138,7 +143,7 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
         wmax = float(np.max(np.abs(values), initial=0.0))
         if wmax > 0:
             mode = determine_sign_mode(np.sign(values))
-            hi = _mantissa_max(num, mode)
+            hi = _mantissa_max(num, mode, nbits)
             limits[f"weight exponent of '{proj.name}'"] = hi * 2.0**top_exp / wmax
     bmax = float(np.max(np.abs(bias_total), initial=0.0))
     if bmax > 0:
@@ -146,6 +151,11 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
             ((1 << (num.bias_mantissa_bits - 1)) - 1) * 2.0**num.bias_exp_max / bmax
         )
     limited_by, scale = choose_scale(limits)
+    forced_exp = {}
+    grid = _grid_scale(incoming, scale, num, nbits)
+    if grid is not None:
+        scale, forced_exp = grid
+        limited_by += " (then lowered to put the trained weight grid on the chip's)"
 
     # A non-spiking readout (infinite threshold) gets the largest vth; the headroom keeps its
     # v below it, so it never spikes.
@@ -193,7 +203,7 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     bias_back = (bias_mant.astype(np.float64) * 2.0**bias_exp) / scale
     weights, wstats = {}, []
     for proj in incoming:
-        mant, params, ws = _quantize_weights(proj, scale, num)
+        mant, params, ws = _quantize_weights(proj, scale, num, nbits, forced_exp.get(proj.name))
         weights[proj.name] = (mant, params)
         wstats.append(ws)
     alpha_int = 1.0 - (du + num.current_decay_offset) / unity
@@ -224,25 +234,55 @@ def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, head
     return {"name": pop.name, "params": params, "scale": float(scale)}, stats, weights, violations
 
 
-def _mantissa_range(num: LoihiNumerics, mode: str) -> tuple[int, int]:
+def _mantissa_range(num: LoihiNumerics, mode: str, nbits: int) -> tuple[int, int]:
     """Mantissas the chip keeps unchanged: inside the clip range and on the truncation step."""
-    step = num.weight_step(mode, num.weight_mantissa_bits)
+    step = num.weight_step(mode, nbits)
     lo, hi = num.weight_range(mode)
     return -(-lo // step) * step, hi // step * step
 
 
-def _mantissa_max(num: LoihiNumerics, mode: str) -> int:
-    lo, hi = _mantissa_range(num, mode)
+def _mantissa_max(num: LoihiNumerics, mode: str, nbits: int) -> int:
+    lo, hi = _mantissa_range(num, mode, nbits)
     return {"excitatory": hi, "inhibitory": -lo}.get(mode, min(hi, -lo))
 
 
-def _quantize_weights(proj, scale: float, num: LoihiNumerics):
+def _grid_scale(incoming, scale: float, num: LoihiNumerics, nbits: int):
+    """If every incoming projection's weights lie on a grid (quantization-aware training) and
+    one scale <= ``scale`` maps each grid step onto the chip's mantissa step with an exponent in
+    range, that scale and the exponents; else None (weights are then rounded as usual)."""
+    steps = {}
+    for proj in incoming:
+        values = nonzeros(proj.weight)
+        mode = determine_sign_mode(np.sign(values))
+        step = num.weight_step(mode, nbits)
+        lo, hi = _mantissa_range(num, mode, nbits)
+        d = detect_grid(values, lo // step, hi // step)
+        if d is None:
+            return None
+        steps[proj.name] = (d, step)
+    if not steps:
+        return None
+    name0, (d0, step0) = next(iter(steps.items()))
+    # scale = step * 2**(exp + shift) / d: the largest exponent that keeps scale <= the limit
+    exp0 = math.floor(math.log2(scale * d0 / step0)) - num.input_shift
+    new_scale = step0 * 2.0 ** (exp0 + num.input_shift) / d0
+    exps = {}
+    for name, (d, step) in steps.items():
+        e = math.log2(new_scale * d / step) - num.input_shift
+        if abs(e - round(e)) > 1e-9 or not num.weight_exp_min <= round(e) <= num.weight_exp_max:
+            return None
+        exps[name] = int(round(e))
+    return new_scale, exps
+
+
+def _quantize_weights(
+    proj, scale: float, num: LoihiNumerics, nbits: int, forced_exp: int | None = None
+):
     sparse = sp.issparse(proj.weight)
     w = proj.weight.data if sparse else np.asarray(proj.weight)
     mode = determine_sign_mode(np.sign(w))
-    nbits = num.weight_mantissa_bits
     step = num.weight_step(mode, nbits)
-    lo_eff, hi_eff = _mantissa_range(num, mode)
+    lo_eff, hi_eff = _mantissa_range(num, mode, nbits)
     wmax = float(np.max(np.abs(w), initial=0.0))
     exp = num.weight_exp_min
     needed = []
@@ -252,6 +292,8 @@ def _quantize_weights(proj, scale: float, num: LoihiNumerics):
         needed.append(math.ceil(math.log2(-float(w.min()) * scale / -lo_eff)))
     if needed:
         exp = int(min(max(max(needed) - num.input_shift, num.weight_exp_min), num.weight_exp_max))
+    if forced_exp is not None:
+        exp = forced_exp
     unit = 2.0 ** (exp + num.input_shift) / scale  # float weight of one mantissa LSB
     mant = round_nearest(w / unit / step) * step
     saturated = int(np.count_nonzero((mant < lo_eff) | (mant > hi_eff)))
