@@ -33,6 +33,7 @@ def compile(  # noqa: A001 - the verb users expect
     steps: int | None = None,
     arch: str | None = None,
     weight_bits: int | None = None,
+    calibrate_percentile: float = 100.0,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -62,6 +63,7 @@ def compile(  # noqa: A001 - the verb users expect
         steps=steps,
         arch=str(arch) if arch else None,
         weight_bits=weight_bits,
+        calibrate_percentile=calibrate_percentile,
     )
     return compile_model(opts)
 

@@ -33,6 +33,7 @@ def _compile(args) -> int:
         steps=args.steps,
         arch=args.arch,
         weight_bits=args.weight_bits,
+        calibrate_percentile=args.calibrate_percentile,
     ).to_dict()
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
@@ -197,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=int,
         help="time steps of the rate-coded input of a converted ONNX ANN (default 100)",
+    )
+    c.add_argument(
+        "--calibrate-percentile",
+        type=float,
+        default=100.0,
+        metavar="P",
+        help="scale to the P-th percentile of the measured states (default 100: max)",
     )
     c.add_argument("--arch", help="architecture description (JSON) of a .pt bare state dict")
     c.add_argument(

@@ -66,6 +66,7 @@ class CompileOptions:
     calibrate: str | None = None  # data whose state ranges set the integer scales
     steps: int | None = None  # input time steps of a converted ANN
     weight_bits: int | None = None  # narrower weights than the chip's widest
+    calibrate_percentile: float = 100.0  # < 100 ignores the most extreme state values
     arch: str | None = None  # architecture description of a bare state dict
 
 
@@ -101,7 +102,16 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         if opts.calibrate:
             inputs, labels, desc = load_inputs(opts.calibrate, net, imported.data, "train")
             calibration = {
-                k: {**v, "source": f"measured on {desc}"} for k, v in calibrate(net, inputs).items()
+                k: {
+                    **v,
+                    "source": f"measured on {desc}"
+                    + (
+                        f" ({opts.calibrate_percentile:g}th percentile)"
+                        if opts.calibrate_percentile < 100
+                        else " (max)"
+                    ),
+                }
+                for k, v in calibrate(net, inputs, opts.calibrate_percentile).items()
             }
         extra = {}
         if opts.weight_bits is not None:
