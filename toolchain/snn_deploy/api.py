@@ -107,7 +107,8 @@ def emulate(
     """
     manifest, profile, net, qnet = load_artifacts(folder)
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
-    summary = compare(net, qnet, profile, inputs, labels, desc, backend)
+    mapping = json.loads((Path(folder) / "mapping.json").read_text())
+    summary = compare(net, qnet, profile, inputs, labels, desc, backend, mapping)
     if save:
         folder = Path(folder)
         write_json_atomic(folder / "emulation.json", summary.record())

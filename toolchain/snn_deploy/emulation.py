@@ -78,10 +78,12 @@ class EmulationSummary:
         lines += [f"note: {n}" for n in self.notes]
         a = self.activity
         if a:
+            msgs = a.get("inter_core_messages_per_inference")
             lines.append(
                 f"per inference: {a['synaptic_ops_per_inference']:,.0f} synaptic ops, "
                 f"{a['neuron_updates_per_inference']:,} neuron updates, "
                 f"{a['spikes_per_inference']:,.1f} spikes"
+                + (f", {msgs:,.0f} inter-core spike messages" if msgs is not None else "")
             )
         if self.estimates:
             lines.append(
@@ -97,9 +99,17 @@ class EmulationSummary:
 
 
 def compare(
-    net, qnet, profile, inputs: dict, labels, desc: str, backend: str = "emulator"
+    net,
+    qnet,
+    profile,
+    inputs: dict,
+    labels,
+    desc: str,
+    backend: str = "emulator",
+    mapping: dict | None = None,
 ) -> EmulationSummary:
-    """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them."""
+    """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them; with the
+    ``mapping`` (``mapping.json``), the activity includes inter-core traffic."""
     from snn_deploy.backends.emulator import run
     from snn_deploy.ir.simulate import simulate
 
@@ -164,7 +174,7 @@ def compare(
     for ev in emu.events.values():
         for k, v in ev.items():
             events[k] = events.get(k, 0) + v
-    activity = measure(qnet, result.spikes, chip_steps, {k: v for k, v in inputs.items()})
+    activity = measure(qnet, result.spikes, chip_steps, dict(inputs), mapping)
     spiking = {p.name for p in qnet.populations if p.spiking}
     ras = {
         "float": raster({k: v for k, v in ref.spikes.items() if k in spiking}),

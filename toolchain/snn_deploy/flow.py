@@ -127,7 +127,13 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             # State overflow risk, measured: the integer network on (part of) the data.
             part = {k: v[:CHECK_SAMPLES] for k, v in inputs.items()}
             calib_run = compare(
-                net, qnet, profile, part, None if labels is None else labels[:CHECK_SAMPLES], desc
+                net,
+                qnet,
+                profile,
+                part,
+                None if labels is None else labels[:CHECK_SAMPLES],
+                desc,
+                mapping=plan.to_dict(),
             )
             violations += overflow_violations(calib_run.events, profile)
         if violations:

@@ -22,11 +22,42 @@ def _fan_out(weight) -> np.ndarray:
     return np.full(weight.shape[1], float(weight.shape[0]))
 
 
-def measure(qnet, spikes: dict, num_steps: int, input_spikes: dict) -> dict:
-    """Per-inference activity of an integer run (``spikes``: pop -> (batch, steps, size))."""
+def _core_of(mapping: dict, qnet) -> dict:
+    """population -> core id of each of its neurons, from ``mapping.json``."""
+    out = {p.name: np.full(p.size, -1) for p in qnet.populations}
+    for c in mapping.get("cores", []):
+        for s in c["slices"]:
+            out[s["population"]][s["start"] : s["stop"]] = c["core"]
+    return out
+
+
+def _messages_per_spike(proj, core_of: dict) -> np.ndarray | None:
+    """Other cores each source neuron's spike must be sent to through this projection."""
+    if proj.target not in core_of:
+        return None
+    dest = core_of[proj.target]
+    w = sp.csr_matrix(proj.weight) if not sp.issparse(proj.weight) else proj.weight
+    cores = np.unique(dest)
+    reach = np.zeros((w.shape[1], len(cores)), dtype=bool)
+    for j, c in enumerate(cores):
+        rows = w[dest == c]
+        reach[np.unique(rows.indices), j] = True
+    own = core_of.get(proj.source)
+    if own is not None:  # a neuron's own core needs no message
+        same = cores[None, :] == own[:, None]
+        reach &= ~same
+    return reach.sum(axis=1).astype(np.float64)
+
+
+def measure(
+    qnet, spikes: dict, num_steps: int, input_spikes: dict, mapping: dict | None = None
+) -> dict:
+    """Per-inference activity of an integer run (``spikes``: pop -> (batch, steps, size)).
+    With ``mapping``, also the spike messages that leave their core (inter-core traffic)."""
     n = next(iter(spikes.values())).shape[0] if spikes else 1
     all_spikes = {**input_spikes, **spikes}
-    syn_ops, per_proj = 0.0, {}
+    syn_ops, per_proj, messages = 0.0, {}, 0.0
+    core_of = _core_of(mapping, qnet) if mapping else None
     for proj in qnet.projections:
         src = all_spikes.get(proj.source)
         if src is None:
@@ -35,6 +66,10 @@ def measure(qnet, spikes: dict, num_steps: int, input_spikes: dict) -> dict:
         ops = float(counts @ _fan_out(proj.weight))
         per_proj[proj.name] = ops
         syn_ops += ops
+        if core_of is not None and proj.source in core_of:
+            per_spike = _messages_per_spike(proj, core_of)
+            if per_spike is not None:
+                messages += float(counts @ per_spike)
     pop_spikes = {k: float(v.sum()) / n for k, v in spikes.items()}
     return {
         "synaptic_ops_per_inference": syn_ops,
@@ -42,6 +77,7 @@ def measure(qnet, spikes: dict, num_steps: int, input_spikes: dict) -> dict:
         "spikes_per_inference": float(sum(pop_spikes.values())),
         "spikes_per_population": pop_spikes,
         "synaptic_ops_per_projection": per_proj,
+        "inter_core_messages_per_inference": messages if mapping else None,
     }
 
 

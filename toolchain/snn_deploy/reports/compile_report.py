@@ -229,8 +229,14 @@ def render_markdown(r: dict, emulation: dict | None = None) -> str:
         for c in m["cores"]
     ]
     lines += _table(
-        ["core", "chip", "neurons (used / max)", "memory bytes (used / max)",
-         "axons in / out", "slices"],
+        [
+            "core",
+            "chip",
+            "neurons (used / max)",
+            "memory bytes (used / max)",
+            "axons in / out",
+            "slices",
+        ],
         rows,
     )
     lines += ["## Limits", ""]

@@ -35,8 +35,7 @@ def bar_chart(
     group_w = plot_w / len(labels)
     bar_w = max(1.0, group_w * 0.8 / max(len(series), 1))
     out = [
-        f'<svg width="{width}" height="{height}" '
-        f'role="img" aria-label="{_esc(title)}">',
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{_esc(title)}">',
         f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14" '
         f'font-weight="bold">{_esc(title)}</text>',
     ]
@@ -96,8 +95,7 @@ def raster_plot(
     plot_w, plot_h = width - left - 20, height - bottom - top
     sx, sy = plot_w / max(n_steps, 1), plot_h / max(n_neurons, 1)
     out = [
-        f'<svg width="{width}" height="{height}" '
-        f'role="img" aria-label="{_esc(title)}">',
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{_esc(title)}">',
         f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" '
         f'font-weight="bold">{_esc(title)}</text>',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
