@@ -60,3 +60,42 @@ def detect_grid(values: np.ndarray, lo: int, hi: int) -> float | None:
         ):
             return d
     return None
+
+
+def assemble(net, profile, timing, pops, projs: dict, stats, violations):
+    """The stage product of any quantizer: the integer network (inputs with their shifts,
+    projections in the float network's order), its report, and every violation, including the
+    loops whose timing the chip cannot preserve."""
+    from snn_deploy.errors import Violation
+    from snn_deploy.quantize.network import QInput, QuantizedNetwork
+    from snn_deploy.quantize.stats import QuantizationReport
+
+    violations = list(violations) + [
+        Violation(
+            layer="",
+            what="loop timing",
+            value="model delay too short",
+            limit="chip synapse delay",
+            relation="vs",
+            fix=problem,
+            key=profile.key("numerics", "synapse_delay_steps"),
+        )
+        for problem in timing.problems
+    ]
+    qnet = QuantizedNetwork(
+        target=profile.name,
+        arithmetic=profile.chip.arithmetic,
+        inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
+        populations=tuple(pops),
+        projections=tuple(projs[p.name] for p in net.projections),
+        outputs=net.outputs,
+        contract=net.contract,
+        notes=net.notes,
+    )
+    notes = tuple(net.notes) + tuple(
+        f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
+        "float model (one step per synapse on its path)"
+        for p in pops
+        if p.shift_steps
+    )
+    return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)

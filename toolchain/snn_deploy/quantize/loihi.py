@@ -31,11 +31,16 @@ from snn_deploy.ir.timing import chip_timing
 from snn_deploy.numerics.loihi import LoihiNumerics, determine_sign_mode
 from snn_deploy.numerics.ops import round_nearest
 from snn_deploy.profiles import HardwareProfile
-from snn_deploy.quantize.common import choose_scale, detect_grid, expected_ranges, finite_max
+from snn_deploy.quantize.common import (
+    assemble,
+    choose_scale,
+    detect_grid,
+    expected_ranges,
+    finite_max,
+)
 from snn_deploy.quantize.network import (
     LoihiLifParams,
     LoihiSynapseParams,
-    QInput,
     QPopulation,
     QProjection,
     QuantizedNetwork,
@@ -90,35 +95,7 @@ def quantize_loihi(
                 params=params,
                 delay_steps=timing.delays[proj.name],
             )
-    for problem in timing.problems:
-        violations.append(
-            Violation(
-                layer="",
-                what="loop timing",
-                value="model delay too short",
-                limit="chip synapse delay",
-                key=profile.key("numerics", "synapse_delay_steps"),
-                relation="vs",
-                fix=problem,
-            )
-        )
-    qnet = QuantizedNetwork(
-        target=profile.name,
-        arithmetic=profile.chip.arithmetic,
-        inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
-        populations=tuple(qpops),
-        projections=tuple(qprojs[p.name] for p in net.projections),
-        outputs=net.outputs,
-        contract=net.contract,
-        notes=net.notes,
-    )
-    notes = tuple(net.notes) + tuple(
-        f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-        "float model (one step per synapse on its path)"
-        for p in qpops
-        if p.shift_steps
-    )
-    return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
+    return assemble(net, profile, timing, qpops, qprojs, stats, violations)
 
 
 def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, headroom, nbits):
