@@ -10,7 +10,7 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env demo test bench lint clean
+.PHONY: help venv lava-env pynn-env demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
@@ -33,6 +33,9 @@ $(VENV)/.installed: pyproject.toml requirements/main.txt scripts/find-python
 lava-env:
 	@scripts/setup-lava-env
 
+pynn-env:
+	@scripts/setup-pynn-env
+
 $(DEMO)/model.pt: $(VENV)/.installed
 	@mkdir -p $(DEMO)
 	$(CLI) train digits -o $@
@@ -46,11 +49,13 @@ demo: venv lava-env $(DEMO)/model.pt
 	else echo "(Lava backend not set up: no Python 3.10; see above)"; fi
 	@echo; echo "fit report: $(DEMO)/digits-loihi2/report.md"
 
-test: venv lava-env
+test: venv lava-env pynn-env
 	$(PY) -m pytest -q
 
 bench: venv lava-env
 	$(PY) benchmarks/emulator_vs_lava.py
+	$(PY) benchmarks/train_vs_snntorch.py
+	$(PY) benchmarks/fptt_memory.py
 
 lint: venv
 	$(PY) -m ruff check toolchain tests benchmarks examples

@@ -8,7 +8,7 @@ from pathlib import Path
 from snn_deploy.artifacts import read_manifest, write_json_atomic
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
-from snn_deploy.errors import InputFileError
+from snn_deploy.errors import InputFileError, UnsupportedError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.profiles import load_profile
 from snn_deploy.quantize.network import QuantizedNetwork
@@ -140,6 +140,12 @@ def export_nir(
     source, out = Path(source), Path(out)
     if source.is_dir():
         _, profile, net, qnet = load_artifacts(source)
+        if qnet.arithmetic != "loihi":
+            raise UnsupportedError(
+                f"{source}: exporting a compiled {qnet.arithmetic!r} network to NIR is not "
+                "implemented (only the Loihi family's integers have a NIR form here)",
+                hint=f"the float model's graph is {source / 'graph.nir'}",
+            )
         graph = quantized_to_nir(net, qnet, profile.numerics)
     else:
         overrides = {

@@ -63,10 +63,10 @@ def _compile(args) -> int:
         print(f"  ... {len(m['cores']) - 8} more cores (see report.md)")
     for n in report["limits"]["not_checked"]:
         print(f"  not checked: {n}")
-    print(
-        f"artifacts: {folder}/ (report.html, report.md, report.json, network.npz, mapping.json, "
-        "graph.nir)"
-    )
+    standard = ("report.html", "report.md", "report.json", "network.npz", "mapping.json")
+    extra = [a for a in report.get("artifacts", []) if a not in (*standard, "graph.nir")]
+    extra = [a for a in extra if a != "manifest.json"]
+    print(f"artifacts: {folder}/ ({', '.join((*standard, 'graph.nir', *extra))})")
     return 0
 
 

@@ -30,7 +30,9 @@ import numpy as np
 
 import snn_deploy
 from snn_deploy.artifacts import StagingDir, sha256, write_json
+from snn_deploy.backends.spinnaker.pynn import emit_pynn
 from snn_deploy.checks import check_formats
+from snn_deploy.checks.formats import check_mapping
 from snn_deploy.checks.overflow import overflow_violations
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import compare
@@ -43,15 +45,26 @@ from snn_deploy.ir.simulate import calibrate
 from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
+from snn_deploy.quantize.float32 import quantize_float32
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
+from snn_deploy.quantize.spinnaker import quantize_spinnaker
 from snn_deploy.reports import CompileReport, write_reports
 
 CHECK_SAMPLES = 64  # calibration samples run in integers to measure overflow at compile time
 
 DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit", "report")
 
-QUANTIZERS = {"loihi": quantize_loihi, "fixedpoint": quantize_fixedpoint}
+# Target programs written next to the integer network, per arithmetic: (folder, qnet, profile,
+# core plan, data description, float network) -> names of the files written.
+EMITTERS = {"spinnaker": emit_pynn}
+
+QUANTIZERS = {
+    "loihi": quantize_loihi,
+    "fixedpoint": quantize_fixedpoint,
+    "spinnaker": quantize_spinnaker,
+    "float32": quantize_float32,
+}
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
     with timer.stage("check"):
         violations = list(violations) + check_formats(qnet, profile)
         plan, resource_violations = plan_cores(qnet, profile)
-        violations += resource_violations
+        violations += resource_violations + check_mapping(qnet, profile, plan)
         if opts.calibrate and not violations:
             # State overflow risk, measured: the integer network on (part of) the data.
             part = {k: v[:CHECK_SAMPLES] for k, v in inputs.items()}
@@ -153,9 +166,13 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             qnet.save(staging.path / "network.npz")
             write_json(staging.path / "mapping.json", mapped.to_dict())
             _verify_round_trip(staging.path, qnet, net, opts.overrides)
+            emitter = EMITTERS.get(profile.chip.arithmetic)
+            extra = (
+                emitter(staging.path, qnet, profile, mapped, imported.data, net) if emitter else []
+            )
         with timer.stage("report"):
             report = _build_report(
-                opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run
+                opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run, extra
             )
             write_json(staging.path / "report.json", report.to_dict())
             record = calib_run.record() if calib_run else None
@@ -202,7 +219,16 @@ def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> 
 
 
 def _build_report(
-    opts, profile, imported: ImportedModel, net, qnet, qreport, mapped, timer, calib_run=None
+    opts,
+    profile,
+    imported: ImportedModel,
+    net,
+    qnet,
+    qreport,
+    mapped,
+    timer,
+    calib_run=None,
+    extra_artifacts=(),
 ):
     checked = [
         f"{profile.key('core', 'max_neurons')} = {profile.core.max_neurons:,} neurons per core",
@@ -277,6 +303,7 @@ def _build_report(
             "report.md",
             "report.html",
             "manifest.json",
+            *extra_artifacts,
         ],
     }
     return CompileReport(data)

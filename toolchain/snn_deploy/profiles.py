@@ -21,14 +21,22 @@ from pathlib import Path
 from types import MappingProxyType
 
 from snn_deploy.errors import ProfileError
+from snn_deploy.learning.engine import LearningEngine
 from snn_deploy.numerics.fixedpoint import FixedPointNumerics
+from snn_deploy.numerics.float32 import Float32Numerics
 from snn_deploy.numerics.loihi import LoihiNumerics
+from snn_deploy.numerics.spinnaker import SpinnakerNumerics
 
 SCHEMA_VERSION = 1
 UNKNOWN = "unknown"
 
 # arithmetic family -> dataclass of its [numerics] table
-ARITHMETICS: dict[str, type] = {"loihi": LoihiNumerics, "fixedpoint": FixedPointNumerics}
+ARITHMETICS: dict[str, type] = {
+    "loihi": LoihiNumerics,
+    "fixedpoint": FixedPointNumerics,
+    "spinnaker": SpinnakerNumerics,
+    "float32": Float32Numerics,
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class EstimatesSection:
     spike_pj: float
 
 
-OPTIONAL_SECTIONS = {"estimates": EstimatesSection}
+OPTIONAL_SECTIONS = {"estimates": EstimatesSection, "learning": LearningEngine}
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class HardwareProfile:
     numerics: typing.Any
     sources: typing.Mapping[str, str] = field(default_factory=dict)
     estimates: EstimatesSection | None = None
+    learning: LearningEngine | None = None  # optional [learning]: the on-chip learning engine
 
     def key(self, section: str, key: str) -> str:
         """How messages cite a limit: ``loihi2.toml [core].max_neurons``."""
@@ -198,6 +207,11 @@ def _parse(path: Path) -> HardwareProfile:
         estimates=(
             _build(file, "estimates", data["estimates"], EstimatesSection)
             if "estimates" in data
+            else None
+        ),
+        learning=(
+            _build(file, "learning", data["learning"], LearningEngine)
+            if "learning" in data
             else None
         ),
     )

@@ -22,6 +22,23 @@ def check_formats(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viol
         return _check_loihi(qnet, profile)
     if qnet.arithmetic == "fixedpoint":
         return _check_fixedpoint(qnet, profile)
+    if qnet.arithmetic == "spinnaker":
+        from snn_deploy.checks.spinnaker import check_spinnaker_formats
+
+        return check_spinnaker_formats(qnet, profile)
+    if qnet.arithmetic == "float32":
+        from snn_deploy.checks.spinnaker import check_float32_formats
+
+        return check_float32_formats(qnet, profile)
+    return []
+
+
+def check_mapping(qnet: QuantizedNetwork, profile: HardwareProfile, plan) -> list[Violation]:
+    """Target-specific limits of a core plan beyond the shared ones of ``mapping/cores.py``."""
+    if qnet.arithmetic == "spinnaker":
+        from snn_deploy.checks.spinnaker import check_spinnaker_mapping
+
+        return check_spinnaker_mapping(qnet, profile, plan)
     return []
 
 

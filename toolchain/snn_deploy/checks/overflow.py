@@ -41,6 +41,17 @@ def overflow_violations(events: dict, profile) -> list[Violation]:
                     FIX,
                 )
             )
+    elif profile.chip.arithmetic == "spinnaker" and events.get("accum_wraps"):
+        out.append(
+            Violation(
+                "",
+                "s16.15 word wrap-arounds measured on calibration data",
+                events["accum_wraps"],
+                0,
+                key("numerics", "accum_bits"),
+                FIX,
+            )
+        )
     elif profile.chip.arithmetic == "fixedpoint" and num.state_overflow == "wrap":
         for k in ("i_saturations", "v_saturations"):
             if events.get(k):

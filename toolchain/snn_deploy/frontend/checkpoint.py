@@ -2,7 +2,10 @@
 
 Loaded with ``torch.load(path, weights_only=True)``: a pickle that would run code, or any object
 other than plain containers and tensors, is refused before anything executes. The checkpoint
-format is defined by :mod:`snn_deploy.train.models` (``to_checkpoint``/``from_checkpoint``).
+envelope is defined by :mod:`snn_deploy.train.models`; ``model.kind`` selects the class that
+reads the rest (:data:`snn_deploy.train.network.MODEL_KINDS`: ``spiking_mlp`` for
+:class:`~snn_deploy.train.models.SpikingMLP`, ``spiking_network`` for
+:class:`~snn_deploy.train.network.SpikingNetwork`).
 """
 
 from __future__ import annotations
@@ -60,10 +63,10 @@ def load_checkpoint_dict(path: Path) -> dict:
 
 
 def read_checkpoint(path: Path) -> ImportedModel:
-    from snn_deploy.train.models import SpikingMLP
+    from snn_deploy.train.network import model_from_checkpoint
 
     ckpt = load_checkpoint_dict(path)
-    model = SpikingMLP.from_checkpoint(ckpt, source=path.name)
+    model = model_from_checkpoint(ckpt, source=path.name)
     from snn_deploy.ir.contract import DiscretizationContract
 
     contract = DiscretizationContract.from_metadata(dict(ckpt["contract"]))

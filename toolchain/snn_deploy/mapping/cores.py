@@ -204,11 +204,18 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
             slices.append(Slice(pop.name, start, stop, (stop - start) * per_neuron))
             start = stop
     cores: list[list[Slice]] = []
+    # A chip that runs one population slice per core (sPyNNaker: one machine vertex per core)
+    # says so in its [numerics].populations_per_core.
+    shared = getattr(profile.numerics, "populations_per_core", None) != 1
     for s in slices:
         last = cores[-1] if cores else None
-        if last is not None and (
-            sum(x.neurons for x in last) + s.neurons <= core.max_neurons
-            and sum(x.memory_bits for x in last) + s.memory_bits <= memory_bits
+        if (
+            shared
+            and last is not None
+            and (
+                sum(x.neurons for x in last) + s.neurons <= core.max_neurons
+                and sum(x.memory_bits for x in last) + s.memory_bits <= memory_bits
+            )
         ):
             last.append(s)
         else:

@@ -85,3 +85,82 @@ class FixedSynapseParams:
 
     def stored_bits(self, numerics) -> int:
         return numerics.weight_bits
+
+
+@register
+@dataclass(frozen=True)
+class SpinnakerLifParams:
+    """What the host writes for one sPyNNaker ``IF_curr_exp`` (``exponential`` = 1) or
+    ``IF_curr_delta`` (0) neuron: PyNN parameters as s16.15 words (``v_init``, ``v_rest``,
+    ``v_reset``, ``v_thresh`` in mV, ``cm`` in nF, ``tau_*`` and ``time_step`` in ms,
+    ``i_offset`` in nA), one entry per neuron; ``rb_shifts`` the population's ring-buffer left
+    shifts (excitatory, inhibitory). The core derives R, exp_TC, the synaptic decays and
+    ``init`` from them (``numerics/spinnaker.py``)."""
+
+    v_init: np.ndarray
+    v_rest: np.ndarray
+    cm: np.ndarray
+    tau_m: np.ndarray
+    i_offset: np.ndarray
+    v_reset: np.ndarray
+    v_thresh: np.ndarray
+    tau_refrac: np.ndarray
+    tau_syn_e: np.ndarray
+    tau_syn_i: np.ndarray
+    time_step: np.ndarray
+    rb_shifts: np.ndarray
+    exponential: np.ndarray
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
+
+
+@register
+@dataclass(frozen=True)
+class SpinnakerSynapseParams:
+    """A projection's weights are 16-bit ring-buffer words: ``|w|`` is stored, the sign picks
+    the receptor (excitatory >= 0, inhibitory < 0); the target's ``rb_shifts`` scale them."""
+
+    weight_bits: int = 16
+
+    def stored_bits(self, numerics) -> int:
+        return numerics.weight_bits
+
+
+@register
+@dataclass(frozen=True)
+class Float32LifParams:
+    """float32 LIF (``numerics/float32.py``), one entry per neuron, stored as the float32 bit
+    patterns (``view(np.int32)``) so the npz keeps them exactly."""
+
+    alpha_bits: np.ndarray
+    beta_bits: np.ndarray
+    threshold_bits: np.ndarray
+    bias_bits: np.ndarray
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
+
+    @staticmethod
+    def pack(x) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
+
+    def value(self, name: str) -> np.ndarray:
+        return (
+            np.asarray(getattr(self, f"{name}_bits"), dtype=np.int64)
+            .astype(np.int32)
+            .view(np.float32)
+        )
+
+
+@register
+@dataclass(frozen=True)
+class Float32SynapseParams:
+    """Integer weights of ``weight_bits`` bits added to the float32 current."""
+
+    weight_bits: int = 8
+
+    def stored_bits(self, numerics) -> int:
+        return numerics.weight_bits

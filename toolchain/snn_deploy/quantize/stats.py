@@ -21,6 +21,9 @@ class WeightStats:
     saturated: int  # clipped to the format's range
     zeroed: int  # non-zero float weights that became 0
     zeroed_examples: tuple = field(default=())  # (row, col, float value) of the first few
+    # SpiNNaker 1 only: non-zero weights that sPyNNaker's default ring-buffer scaling (no
+    # max_expected_summed_weight) would round to 0; None where the chip has no such default.
+    default_scaling_zeroed: int | None = None
 
 
 @dataclass(frozen=True)

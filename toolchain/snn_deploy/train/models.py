@@ -50,7 +50,7 @@ from torch import nn
 from snn_deploy.data.digits import EncodingSpec
 from snn_deploy.errors import ModelError
 from snn_deploy.ir.contract import METADATA_KEY, RESETS, DiscretizationContract
-from snn_deploy.train.neurons import CubaLIF, LayerTrace
+from snn_deploy.train.neurons import CubaLIF, LayerTrace, NetworkRun
 from snn_deploy.train.surrogate import DEFAULT_SCALE, DEFAULT_SURROGATE
 
 FORMAT = "snn-deploy/checkpoint"
@@ -179,6 +179,18 @@ class SpikingMLP(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def run(self, x, state: list | None = None) -> NetworkRun:
+        """Run from ``state`` (one per layer, as returned; zero if None) over ``x``
+        ``[T, B, n_in]``; for chunked training (TBPTT, FPTT)."""
+        x = self._as_input(x)
+        states = state if state is not None else [None] * len(self.layers)
+        new, outs = [], {}
+        for name, layer, st in zip(self.names, self.layers, states, strict=True):
+            x, st = layer.run(x, st)
+            new.append(st)
+            outs[name] = x
+        return NetworkRun(output=x, state=new, layers=outs)
 
     def layer_spikes(self, x) -> dict[str, torch.Tensor]:
         """Every layer's spikes ``[T, B, size]``, by layer name, in order."""
@@ -311,35 +323,7 @@ class SpikingMLP(nn.Module):
         def bad(msg: str) -> ModelError:
             return ModelError(f"{where}: {msg}")
 
-        if not isinstance(ckpt, dict):
-            raise bad(
-                f"expected a dict, got {type(ckpt).__name__}; save models with to_checkpoint()"
-            )
-        if "format" not in ckpt:
-            raise bad("no 'format' key, not an snn-deploy checkpoint; save it with to_checkpoint()")
-        if ckpt["format"] != FORMAT:
-            raise bad(
-                f"format is {ckpt['format']!r}, expected {FORMAT!r}; save it with to_checkpoint()"
-            )
-        if ckpt.get("version") != FORMAT_VERSION:
-            raise bad(
-                f"checkpoint version {ckpt.get('version')!r} is not supported (this snn-deploy "
-                f"reads version {FORMAT_VERSION}); re-save the model with this version"
-            )
-        missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
-        if missing:
-            raise bad(
-                f"missing key(s) {', '.join(map(repr, missing))}; re-save with to_checkpoint()"
-            )
-        unknown = [k for k in ckpt if k not in CHECKPOINT_KEYS]
-        if unknown:
-            raise bad(
-                f"unknown key(s) {', '.join(map(repr, unknown))}; a version-{FORMAT_VERSION} "
-                f"checkpoint has exactly {', '.join(CHECKPOINT_KEYS)}"
-            )
-        for key in ("model", "state_dict", "contract", "data", "calibration", "training"):
-            if not isinstance(ckpt[key], dict):
-                raise bad(f"'{key}' must be a dict, got {type(ckpt[key]).__name__}")
+        check_envelope(ckpt, bad)
 
         specs, input_name = _read_model_entry(ckpt["model"], bad)
         _check_state_dict(ckpt["state_dict"], ckpt["model"]["layers"], bad)
@@ -402,6 +386,36 @@ class SpikingMLP(nn.Module):
         return nir.NIRGraph(
             nodes=nodes, edges=edges, metadata={METADATA_KEY: contract.to_metadata()}
         )
+
+
+def check_envelope(ckpt, bad: ErrorFactory) -> None:
+    """The checks every checkpoint kind shares: a dict with this format, version and exactly
+    the top-level keys ``CHECKPOINT_KEYS``, the dict-valued ones dicts."""
+    if not isinstance(ckpt, dict):
+        raise bad(f"expected a dict, got {type(ckpt).__name__}; save models with to_checkpoint()")
+    if "format" not in ckpt:
+        raise bad("no 'format' key, not an snn-deploy checkpoint; save it with to_checkpoint()")
+    if ckpt["format"] != FORMAT:
+        raise bad(
+            f"format is {ckpt['format']!r}, expected {FORMAT!r}; save it with to_checkpoint()"
+        )
+    if ckpt.get("version") != FORMAT_VERSION:
+        raise bad(
+            f"checkpoint version {ckpt.get('version')!r} is not supported (this snn-deploy "
+            f"reads version {FORMAT_VERSION}); re-save the model with this version"
+        )
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise bad(f"missing key(s) {', '.join(map(repr, missing))}; re-save with to_checkpoint()")
+    unknown = [k for k in ckpt if k not in CHECKPOINT_KEYS]
+    if unknown:
+        raise bad(
+            f"unknown key(s) {', '.join(map(repr, unknown))}; a version-{FORMAT_VERSION} "
+            f"checkpoint has exactly {', '.join(CHECKPOINT_KEYS)}"
+        )
+    for key in ("model", "state_dict", "contract", "data", "calibration", "training"):
+        if not isinstance(ckpt[key], dict):
+            raise bad(f"'{key}' must be a dict, got {type(ckpt[key]).__name__}")
 
 
 def _float64(t: torch.Tensor) -> np.ndarray:

@@ -24,4 +24,12 @@ def run(
         from snn_deploy.backends.emulator.fixedpoint import run_fixedpoint
 
         return run_fixedpoint(qnet, numerics, inputs, num_steps, record_voltage)
+    if qnet.arithmetic == "spinnaker":
+        from snn_deploy.backends.emulator.spinnaker import run_spinnaker
+
+        return run_spinnaker(qnet, numerics, inputs, num_steps, record_voltage)
+    if qnet.arithmetic == "float32":
+        from snn_deploy.backends.emulator.float32 import run_float32
+
+        return run_float32(qnet, numerics, inputs, num_steps, record_voltage)
     raise UnsupportedError(f"the emulator has no kernel for arithmetic {qnet.arithmetic!r}")

@@ -1,0 +1,165 @@
+"""BPTT, TBPTT and FPTT: the FPTT regularizer and updates, equivalences, short training runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snn_deploy.data.sequences import randman
+from snn_deploy.errors import ModelError
+from snn_deploy.train.algorithms import FPTT, bptt_step, chunked_step, evaluate, fit
+from snn_deploy.train.losses import get_readout
+from snn_deploy.train.network import SpikingNetwork
+from snn_deploy.train.neurons import LI, LIF
+
+
+def tensors(seed=0, shape=(3, 4)):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, dtype=torch.float64, generator=g) for _ in range(3)]
+
+
+@pytest.mark.parametrize("form, lam_factor", [("paper", 0.5), ("code", 1.0)])
+def test_fptt_regularizer_gradient(form, lam_factor):
+    """paper: dR/dW = alpha (W - W_bar) - lam / 2; code (sFPTT): alpha (W - W_bar) - lam."""
+    w0, w_bar, lam = tensors()
+    w = torch.nn.Parameter(w0.clone())
+    fptt = FPTT([w], alpha=0.3, form=form)
+    fptt.w_bar[0].copy_(w_bar)
+    fptt.lam[0].copy_(lam)
+    (grad,) = torch.autograd.grad(fptt.penalty(), w)
+    torch.testing.assert_close(grad, 0.3 * (w0 - w_bar) - lam_factor * lam)
+    if form == "paper":
+        expected = 0.15 * (w0 - w_bar - lam / 0.6).pow(2).sum()
+        torch.testing.assert_close(fptt.penalty(), expected)
+
+
+def test_fptt_state_updates_follow_the_paper():
+    """lam <- lam - alpha (W - W_bar); W_bar <- 1/2 (W_bar + W) - lam / (2 alpha) at beta = 1/2."""
+    w0, w_bar, lam = tensors(1)
+    w = torch.nn.Parameter(w0.clone())
+    fptt = FPTT([w], alpha=0.2, beta=0.5)
+    assert torch.equal(fptt.w_bar[0], w0) and torch.equal(fptt.lam[0], torch.zeros_like(w0))
+    fptt.w_bar[0].copy_(w_bar)
+    fptt.lam[0].copy_(lam)
+    fptt.update()
+    lam_new = lam - 0.2 * (w0 - w_bar)
+    torch.testing.assert_close(fptt.lam[0], lam_new)
+    torch.testing.assert_close(fptt.w_bar[0], 0.5 * (w_bar + w0) - lam_new / 0.4)
+    fptt.load_average()
+    torch.testing.assert_close(w.detach(), fptt.w_bar[0])
+
+
+@pytest.mark.parametrize("form", ["paper", "code"])
+def test_fptt_converges_to_the_minimizer_of_a_stationary_loss(form):
+    """With the same loss at every step, the fixed point is W = W_bar = argmin, lam = 0."""
+    target = torch.tensor([1.5, -2.0, 0.25], dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = torch.optim.SGD([w], lr=0.1)
+    fptt = FPTT([w], alpha=0.5, form=form)
+    for _ in range(600):
+        opt.zero_grad()
+        (0.5 * (w - target).pow(2).sum() + fptt.penalty()).backward()
+        opt.step()
+        fptt.update()
+    torch.testing.assert_close(w.detach(), target, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fptt.w_bar[0], target, atol=1e-6, rtol=0)
+    assert float(fptt.lam[0].abs().max()) < 1e-6
+
+
+def test_fptt_arguments_are_checked():
+    with pytest.raises(ModelError, match="unknown FPTT form 'both'"):
+        FPTT([], form="both")
+    with pytest.raises(ModelError, match="alpha > 0"):
+        FPTT([], alpha=0.0)
+
+
+def small_net(seed=0):
+    torch.manual_seed(seed)
+    return SpikingNetwork([LIF(12, 10, beta=0.9, recurrent=True), LI(10, 3, beta=0.8)])
+
+
+def test_tbptt_with_one_chunk_is_bptt():
+    x = (torch.rand(16, 8, 12, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    readout = get_readout("max_membrane")
+    nets = [small_net(), small_net()]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.5) for n in nets]
+    loss_a, _ = bptt_step(nets[0], opts[0], x, y, readout)
+    loss_b, _ = chunked_step(nets[1], opts[1], x, y, readout, chunk_steps=16)
+    assert loss_a == pytest.approx(loss_b)
+    for pa, pb in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(nets[0].layers[0].fc.weight, small_net().layers[0].fc.weight)
+
+
+def test_chunks_update_once_each_and_detach_the_state():
+    net = small_net()
+    x = (torch.rand(16, 4, 12, generator=torch.Generator().manual_seed(2)) < 0.3).float()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    steps = []
+    original = opt.step
+    opt.step = lambda: (steps.append(1), original())
+    chunked_step(net, opt, x, torch.tensor([0, 1, 2, 0]), get_readout("count"), chunk_steps=5)
+    assert len(steps) == 4  # 16 steps in chunks of 5, 5, 5, 1
+
+
+@pytest.fixture(scope="module")
+def task():
+    return randman(num_classes=4, num_units=20, num_steps=20, samples_per_class=40, seed=0)
+
+
+@pytest.mark.parametrize("algorithm", ["bptt", "tbptt", "fptt"])
+def test_every_algorithm_learns_a_small_spike_timing_task(task, algorithm):
+    torch.manual_seed(0)
+    net = SpikingNetwork([LIF(20, 24, beta=0.9, recurrent=True), LI(24, 4, beta=0.9)])
+    before, _ = evaluate(net, task.x_test, task.y_test, "max_membrane")
+    records = []
+    fit(
+        net,
+        task.x_train,
+        task.y_train,
+        algorithm=algorithm,
+        readout="max_membrane",
+        epochs=12,
+        lr=1e-2,
+        batch_size=16,
+        seed=0,
+        chunk_steps=5,
+        x_val=task.x_test,
+        y_val=task.y_test,
+        on_epoch=records.append,
+    )
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    assert records[-1]["train_accuracy"] > 0.5, records[-1]
+    assert records[-1]["val_accuracy"] > max(0.4, before), records[-1]
+
+
+def test_fit_is_deterministic_and_checks_its_arguments(task):
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        net = SpikingNetwork([LIF(20, 8, beta=0.9), LI(8, 4, beta=0.9)])
+        fit(
+            net,
+            task.x_train,
+            task.y_train,
+            algorithm="fptt",
+            readout="last_membrane",
+            epochs=1,
+            lr=1e-2,
+            batch_size=32,
+            seed=3,
+            chunk_steps=7,
+            on_epoch=lambda r: None,
+        )
+        runs.append(net.state_dict())
+    for k in runs[0]:
+        assert torch.equal(runs[0][k], runs[1][k]), k
+    net = small_net()
+    args = dict(epochs=1, lr=1e-3, batch_size=8, seed=0)
+    with pytest.raises(ModelError, match="unknown algorithm 'rtrl'"):
+        fit(net, task.x_train, task.y_train, algorithm="rtrl", **args)
+    with pytest.raises(ModelError, match="fptt needs chunk_steps >= 1"):
+        fit(net, task.x_train, task.y_train, algorithm="fptt", **args)
+    with pytest.raises(ModelError, match=r"y_train must have shape \(128,\), got \(127,\)"):
+        fit(net, task.x_train, task.y_train[:-1], **args)

@@ -1,0 +1,345 @@
+"""Fused sequence kernels: the whole LIF recurrence over T as one autograd node.
+
+Autograd through a per-step Python loop records a dozen small nodes per step and replays them
+backward; most of a training step then goes to bookkeeping, not arithmetic (training.md
+section 4.3). The kernels here run the forward loop without building a graph, keep only what
+backward needs (the voltage before reset and the spikes, ``[T, B, N]`` each), and run a
+hand-written backward loop. They compute exactly the equations of the layers in
+:mod:`snn_deploy.train.neurons` (forward bit-identical to their autograd implementation) and
+their gradients (``tests/train/test_kernels.py`` checks them against autograd and against finite
+differences of the smooth relaxation).
+
+Forward, per step t, with ``c[t]`` the input current already projected (``W x[t]``)::
+
+    c[t] += U s[t-1]                                        (recurrent weights U, if any)
+    I[t]  = alpha * I[t-1] + c[t]                           (I[t] = c[t] without alpha)
+    P[t]  = beta * V[t-1] + I[t] + b                        (voltage before reset)
+    s[t]  = S(P[t] - theta)                                 (H, or the smooth relaxation)
+    V[t]  = P[t] (1 - s[t]) + v_reset s[t]                  (reset "zero")
+    V[t]  = P[t] - theta s[t]                               (reset "subtract")
+
+Backward, with ``S'`` the surrogate derivative, ``g_o[t] = dL/ds[t]`` from the layers above,
+``gP[t] = dL/dP[t]`` and ``gC[t] = dL/dc[t]``, for t = T-1 down to 0::
+
+    gV    = beta * gP[t+1]                                  (dL/dV[t]; 0 at t = T-1)
+    gs    = g_o[t] + gC[t+1] U + [no detach] gV dV/ds       (dV/ds = v_reset - P or -theta)
+    gP[t] = gV dV/dP + gs S'(P[t] - theta)                  (dV/dP = 1 - s[t] or 1)
+    gI[t] = gP[t] + alpha gI[t+1];   gC[t] = gI[t]
+    dL/dU = sum_t gC[t]^T s[t-1];    dL/db = sum_t gP[t]
+
+With ``detach_reset`` (the default, as snnTorch and Norse) the ``gV dV/ds`` term is dropped;
+without recurrence ``gP[t] = g_o[t] S'[t] + beta (1 - s[t]) gP[t+1]`` is then a first-order
+linear recursion computed in place. Decays, thresholds and the initial state are constants
+here: a layer whose decays or initial state require gradients runs its autograd
+implementation instead.
+
+:func:`project_events` is the input projection ``x W^T`` computed from the non-zero entries of
+an input that needs no gradient (spikes): forward and weight gradient cost in proportion to the
+number of events, as on an event-driven chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from snn_deploy.train.surrogate import SMOOTH_RELAXATION, spike_forward, surrogate_derivative_
+
+EVENT_DENSITY_LIMIT = 0.15
+EVENT_MIN_FEATURES = 128
+
+
+@dataclass(frozen=True)
+class LIFConfig:
+    """The non-tensor settings of one LIF sequence."""
+
+    reset: str
+    v_reset: float
+    detach_reset: bool
+    surrogate: str
+    scale: float
+    record_current: bool = False
+
+    @property
+    def relaxed(self) -> bool:
+        return self.surrogate == SMOOTH_RELAXATION
+
+
+class _LIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, drive, rec_weight, bias, alpha, beta, threshold, i0, v0, s0, cfg):
+        steps = drive.shape[0]
+        vpre = torch.empty_like(drive)
+        spikes = torch.empty_like(drive)
+        currents = torch.empty_like(drive) if cfg.record_current else None
+        i = None if alpha is None else i0.clone()
+        v = v0.clone()
+        s_prev = s0
+        keep = torch.empty_like(v)
+        rec_t = None if rec_weight is None else rec_weight.t()
+        zero_reset = cfg.reset == "zero"
+        for t, (c, p, s) in enumerate(
+            zip(drive.unbind(0), vpre.unbind(0), spikes.unbind(0), strict=True)
+        ):
+            if rec_t is not None:
+                c = c + s_prev.matmul(rec_t)
+            if i is not None:
+                torch.mul(i, alpha, out=i)
+                i.add_(c)
+                c = i
+            if currents is not None:
+                currents[t].copy_(c)
+            torch.mul(v, beta, out=p)
+            p.add_(c)
+            if bias is not None:
+                p.add_(bias)
+            if cfg.relaxed:
+                s.copy_(spike_forward(cfg.surrogate, p - threshold, cfg.scale))
+                if zero_reset:
+                    torch.sub(1.0, s, out=keep)
+                    torch.mul(p, keep, out=v)
+                else:
+                    torch.mul(threshold, s, out=keep)
+                    torch.sub(p, keep, out=v)
+            else:
+                torch.gt(p, threshold, out=s)
+                # s is 0 or 1, so these single-rounding forms equal P (1 - s) and P - theta s.
+                if zero_reset:
+                    torch.addcmul(p, p, s, value=-1.0, out=v)
+                else:
+                    torch.addcmul(p, threshold, s, value=-1.0, out=v)
+            if zero_reset and cfg.v_reset != 0.0:
+                v.add_(cfg.v_reset * s)
+            s_prev = s
+        final_i = torch.zeros_like(v) if i is None else i
+        ctx.cfg = cfg
+        ctx.has = (rec_weight is not None, bias is not None, alpha is not None)
+        ctx.save_for_backward(vpre, spikes, rec_weight, alpha, beta, threshold, s0)
+        extra = currents if currents is not None else vpre.new_empty(0)
+        final_s = spikes[-1].clone() if steps else s0.clone()
+        ctx.mark_non_differentiable(vpre, extra, final_i, v, final_s)
+        return spikes, vpre, extra, final_i, v, final_s
+
+    @staticmethod
+    def backward(ctx, g_spikes, _gv, _gc, _gi, _gvf, _gsf):
+        vpre, spikes, rec_weight, alpha, beta, threshold, s0 = ctx.saved_tensors
+        cfg = ctx.cfg
+        has_rec, has_bias, has_alpha = ctx.has
+        steps = vpre.shape[0]
+        zero_reset = cfg.reset == "zero"
+        sg = surrogate_derivative_(cfg.surrogate, vpre - threshold, cfg.scale)
+        g_drive = None
+        if not has_rec and cfg.detach_reset:
+            # gP[t] = g_o[t] S'[t] + D[t] gP[t+1], written over sg.
+            if g_spikes is None:
+                sg.zero_()
+            else:
+                sg.mul_(g_spikes)
+            g_pre = sg
+            d = torch.sub(1.0, spikes).mul_(beta) if zero_reset else beta
+            rows = g_pre.unbind(0)
+            d_rows = d.unbind(0) if zero_reset else None
+            for t in range(steps - 2, -1, -1):
+                rows[t].addcmul_(d_rows[t] if zero_reset else d, rows[t + 1])
+        else:
+            g_pre, g_drive = _general_backward(
+                g_spikes, sg, vpre, spikes, rec_weight, alpha, beta, threshold, cfg
+            )
+        g_bias = g_pre.sum(dim=(0, 1)) if has_bias and ctx.needs_input_grad[2] else None
+        if g_drive is None:
+            g_drive = g_pre
+            if has_alpha:
+                # gI[t] = gP[t] + alpha gI[t+1], in place (gP is no longer needed).
+                rows = g_drive.unbind(0)
+                for t in range(steps - 2, -1, -1):
+                    rows[t].addcmul_(alpha, rows[t + 1])
+        g_rec = None
+        if has_rec and ctx.needs_input_grad[1]:
+            n = vpre.shape[-1]
+            g_rec = g_drive[0].t().matmul(s0)
+            if steps > 1:
+                g_rec = g_rec + g_drive[1:].reshape(-1, n).t().matmul(spikes[:-1].reshape(-1, n))
+        g_in = g_drive if ctx.needs_input_grad[0] else None
+        return g_in, g_rec, g_bias, None, None, None, None, None, None, None
+
+
+def _general_backward(g_spikes, sg, vpre, spikes, rec_weight, alpha, beta, threshold, cfg):
+    """The backward loop with recurrence and/or the gradient through the reset.
+
+    Returns ``(gP, gC)``, or ``(gP, None)`` when ``gC`` is left to the caller's alpha filter."""
+    steps = vpre.shape[0]
+    zero_reset = cfg.reset == "zero"
+    has_rec, has_alpha = rec_weight is not None, alpha is not None
+    g_pre = torch.empty_like(vpre)
+    g_drive = None
+    if has_rec:
+        g_drive = torch.empty_like(vpre) if has_alpha else g_pre
+    nxt = gc_next = None
+    for t in range(steps - 1, -1, -1):
+        gs = g_spikes[t] if g_spikes is not None else torch.zeros_like(vpre[t])
+        if gc_next is not None:
+            gs = gs + gc_next.matmul(rec_weight)
+        if nxt is None:
+            torch.mul(gs, sg[t], out=g_pre[t])
+        else:
+            g_post = beta * nxt
+            if not cfg.detach_reset:
+                dv_ds = (cfg.v_reset - vpre[t]) if zero_reset else -threshold
+                gs = gs + g_post * dv_ds
+            dv_dp = g_post * (1.0 - spikes[t]) if zero_reset else g_post
+            torch.add(dv_dp, gs * sg[t], out=g_pre[t])
+        nxt = g_pre[t]
+        if has_rec:
+            if has_alpha:
+                if t == steps - 1:
+                    g_drive[t].copy_(g_pre[t])
+                else:
+                    torch.addcmul(g_pre[t], alpha, g_drive[t + 1], out=g_drive[t])
+            gc_next = g_drive[t]
+    return g_pre, g_drive
+
+
+def lif_sequence(
+    drive: torch.Tensor,
+    *,
+    alpha: torch.Tensor | None,
+    beta: torch.Tensor,
+    threshold: torch.Tensor,
+    bias: torch.Tensor | None,
+    rec_weight: torch.Tensor | None,
+    state: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    cfg: LIFConfig,
+):
+    """Run the fused LIF recurrence (module docstring) on ``drive`` ``[T, B, N]``.
+
+    ``state`` is ``(I, V, s)`` at t = -1, each ``[B, N]``. Returns ``(spikes, voltage before
+    reset, currents or None, (I, V, s) at t = T-1)``; only the spikes carry a gradient, and the
+    final state is detached (a truncation point when passed on).
+    """
+    i0, v0, s0 = (t.detach() for t in state)
+    out = _LIFSequence.apply(drive, rec_weight, bias, alpha, beta, threshold, i0, v0, s0, cfg)
+    spikes, vpre, currents, fi, fv, fs = out
+    return spikes, vpre, (currents if cfg.record_current else None), (fi, fv, fs)
+
+
+class _LeakyIntegratorSequence(torch.autograd.Function):
+    """``I[t] = alpha I[t-1] + c[t]``; ``V[t] = beta V[t-1] + I[t] + b``; output V."""
+
+    @staticmethod
+    def forward(ctx, drive, bias, alpha, beta, i0, v0):
+        out = torch.empty_like(drive)
+        i = None if alpha is None else i0.clone()
+        v = v0
+        for c, o in zip(drive.unbind(0), out.unbind(0), strict=True):
+            if i is not None:
+                torch.mul(i, alpha, out=i)
+                i.add_(c)
+                c = i
+            torch.mul(v, beta, out=o)
+            o.add_(c)
+            if bias is not None:
+                o.add_(bias)
+            v = o
+        ctx.has_alpha = alpha is not None
+        ctx.save_for_backward(alpha, beta)
+        final_i = torch.zeros_like(v0) if i is None else i
+        final_v = v.clone()
+        ctx.mark_non_differentiable(final_i, final_v)
+        return out, final_i, final_v
+
+    @staticmethod
+    def backward(ctx, g_out, _gi, _gv):
+        alpha, beta = ctx.saved_tensors
+        g_v = g_out.clone(memory_format=torch.contiguous_format)
+        rows = g_v.unbind(0)
+        for t in range(len(rows) - 2, -1, -1):
+            rows[t].addcmul_(beta, rows[t + 1])
+        g_bias = g_v.sum(dim=(0, 1)) if ctx.needs_input_grad[1] else None
+        if ctx.has_alpha:
+            for t in range(len(rows) - 2, -1, -1):
+                rows[t].addcmul_(alpha, rows[t + 1])
+        return g_v, g_bias, None, None, None, None
+
+
+def leaky_integrator_sequence(drive, *, alpha, beta, bias, state):
+    """Run the non-spiking leaky integrator on ``drive`` ``[T, B, N]``; returns ``(V [T, B, N],
+    (I, V) at t = T-1)``; the final state is detached.
+
+    Backward: ``gV[t] = g_o[t] + beta gV[t+1]``, ``gI[t] = gV[t] + alpha gI[t+1]``,
+    ``dL/dc[t] = gI[t]``, ``dL/db = sum_t gV[t]``."""
+    i0, v0 = (t.detach() for t in state)
+    out, fi, fv = _LeakyIntegratorSequence.apply(drive, bias, alpha, beta, i0, v0)
+    return out, (fi, fv)
+
+
+class _EventProjection(torch.autograd.Function):
+    """``x @ W^T`` from the events of ``x`` (rows = time x batch); gradient for W only.
+
+    Forward ``y[r] = sum_{c: x[r, c] != 0} x[r, c] W[:, c]``; backward
+    ``dL/dW[:, c] = sum_{r: x[r, c] != 0} x[r, c] dL/dy[r]``: both are bags of row sums
+    (``F.embedding_bag``), one over the rows of ``W^T``, one over the rows of ``dL/dy``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, rows, cols, vals, n_rows):
+        offsets = _offsets(rows, n_rows)
+        out = F.embedding_bag(
+            cols, weight.t().contiguous(), offsets, mode="sum", per_sample_weights=vals
+        )
+        ctx.save_for_backward(rows, cols, vals)
+        ctx.n_features = weight.shape[1]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, cols, vals = ctx.saved_tensors
+        order = torch.argsort(cols, stable=True)
+        offsets = _offsets(cols, ctx.n_features)
+        g_wt = F.embedding_bag(
+            rows[order],
+            g.contiguous(),
+            offsets,
+            mode="sum",
+            per_sample_weights=None if vals is None else vals[order],
+        )
+        return g_wt.t(), None, None, None, None
+
+
+def _offsets(sorted_ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Start of each id's run in ``sorted_ids`` (ids 0..n-1, runs may be empty)."""
+    counts = torch.bincount(sorted_ids, minlength=n)
+    offsets = torch.zeros(n, dtype=torch.int64)
+    torch.cumsum(counts[:-1], 0, out=offsets[1:])
+    return offsets
+
+
+def project_events(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+    """``x @ weight.T`` computed from the events (non-zero entries) of ``x`` ``[..., F]``, or
+    ``None`` when that does not pay: ``x`` needs a gradient, is not a CPU tensor, has fewer than
+    ``EVENT_MIN_FEATURES`` features, or more than ``EVENT_DENSITY_LIMIT`` of it is non-zero."""
+    if (
+        x.requires_grad
+        or x.device.type != "cpu"
+        or weight.device.type != "cpu"
+        or x.shape[-1] < EVENT_MIN_FEATURES
+        or x.dtype != weight.dtype
+        or x.numel() == 0
+    ):
+        return None
+    x2d = x.reshape(-1, x.shape[-1])
+    sample = x2d[:: max(1, x2d.shape[0] // 256)]
+    if int(torch.count_nonzero(sample)) > 2 * EVENT_DENSITY_LIMIT * sample.numel():
+        return None
+    # Integer view: same zero test, and torch.nonzero is faster on integers than on floats.
+    ints = {torch.float32: torch.int32, torch.float64: torch.int64}.get(x2d.dtype)
+    nz = torch.nonzero(x2d.view(ints) if ints is not None else x2d)
+    if nz.shape[0] > EVENT_DENSITY_LIMIT * x2d.numel():
+        return None
+    rows, cols = (t.contiguous() for t in nz.unbind(1))
+    vals = x2d[rows, cols]
+    if bool((vals == 1).all()):
+        vals = None
+    out = _EventProjection.apply(weight, rows, cols, vals, x2d.shape[0])
+    return out.reshape(*x.shape[:-1], weight.shape[0])
