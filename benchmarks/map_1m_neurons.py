@@ -39,9 +39,22 @@ def build(layers: int, n: int, fan_in: int, seed: int = 0) -> QuantizedNetwork:
     pops, projs, prev = [], [], "in"
     for i in range(layers):
         name = f"l{i}"
-        pops.append(QPopulation(name, n, "cuba_lif", LoihiLifParams(
-            du=np.full(n, 1023), dv=np.full(n, 512), vth=np.full(n, 1000),
-            bias_mant=np.zeros(n, int), bias_exp=np.zeros(n, int)), scale=1.0, shift_steps=i + 1))
+        pops.append(
+            QPopulation(
+                name,
+                n,
+                "cuba_lif",
+                LoihiLifParams(
+                    du=np.full(n, 1023),
+                    dv=np.full(n, 512),
+                    vth=np.full(n, 1000),
+                    bias_mant=np.zeros(n, int),
+                    bias_exp=np.zeros(n, int),
+                ),
+                scale=1.0,
+                shift_steps=i + 1,
+            )
+        )
         # distinct sources per neuron: a random offset plus a fixed stride pattern
         offset = rng.integers(0, n, size=(n, 1))
         cols = ((offset + np.arange(fan_in)[None, :] * 1009) % n).astype(np.int32).ravel()
@@ -50,8 +63,15 @@ def build(layers: int, n: int, fan_in: int, seed: int = 0) -> QuantizedNetwork:
         w = sp.csr_matrix((data, cols, indptr), shape=(n, n))
         projs.append(QProjection(f"w{i}", prev, name, w, LoihiSynapseParams(0, 8, "mixed")))
         prev = name
-    return QuantizedNetwork("loihi2", "loihi", (QInput("in", n),), tuple(pops), tuple(projs),
-                            (prev,), DiscretizationContract())
+    return QuantizedNetwork(
+        "loihi2",
+        "loihi",
+        (QInput("in", n),),
+        tuple(pops),
+        tuple(projs),
+        (prev,),
+        DiscretizationContract(),
+    )
 
 
 def main() -> None:
@@ -76,15 +96,23 @@ def main() -> None:
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
     total = t_check + t_map
-    print(f"network: {qnet.num_neurons:,} neurons, {qnet.num_synapses:,} synapses "
-          f"(built in {built:.1f} s)")
-    print(f"violations: {len(violations) + len(more)}; cores used: {len(mapped.cores):,} on "
-          f"{len({c.chip for c in mapped.cores})} Loihi 2 chips")
-    print(f"check {t_check:.1f} s + map {t_map:.1f} s = {total:.1f} s "
-          f"(target 30 s: {total / 30:.2f}x of it)")
-    print(f"peak memory allocated while checking and mapping: {peak / 1024**3:.2f} GiB; "
-          f"process peak RSS (construction included): {rss:.2f} GiB (target 8 GiB: "
-          f"{max(peak / 1024**3, 0) / 8:.2f}x of it)")
+    print(
+        f"network: {qnet.num_neurons:,} neurons, {qnet.num_synapses:,} synapses "
+        f"(built in {built:.1f} s)"
+    )
+    print(
+        f"violations: {len(violations) + len(more)}; cores used: {len(mapped.cores):,} on "
+        f"{len({c.chip for c in mapped.cores})} Loihi 2 chips"
+    )
+    print(
+        f"check {t_check:.1f} s + map {t_map:.1f} s = {total:.1f} s "
+        f"(target 30 s: {total / 30:.2f}x of it)"
+    )
+    print(
+        f"peak memory allocated while checking and mapping: {peak / 1024**3:.2f} GiB; "
+        f"process peak RSS (construction included): {rss:.2f} GiB (target 8 GiB: "
+        f"{max(peak / 1024**3, 0) / 8:.2f}x of it)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ def test_fake_quant_is_quantized_forward_and_identity_backward():
     fq = FakeQuant(-8, 7)
     wq = fq(w)
     step = 0.1  # max(0.7 / 7, -0.8 / -8)
-    np.testing.assert_allclose(wq.detach().numpy() / step,
-                               np.round(wq.detach().numpy() / step), atol=1e-6)
+    np.testing.assert_allclose(
+        wq.detach().numpy() / step, np.round(wq.detach().numpy() / step), atol=1e-6
+    )
     (wq * torch.arange(6.0).view(2, 3)).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.arange(6.0).reshape(2, 3))
 

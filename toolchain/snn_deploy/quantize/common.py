@@ -62,10 +62,10 @@ def detect_grid(values: np.ndarray, lo: int, hi: int) -> float | None:
     return None
 
 
-def assemble(net, profile, timing, pops, projs: dict, stats, violations):
+def assemble(net, profile, timing, pops, projs: dict, stats, violations, notes=()):
     """The stage product of any quantizer: the integer network (inputs with their shifts,
-    projections in the float network's order), its report, and every violation, including the
-    loops whose timing the chip cannot preserve."""
+    projections in the float network's order), its report (with the quantizer's own ``notes``),
+    and every violation, including the loops whose timing the chip cannot preserve."""
     from snn_deploy.errors import Violation
     from snn_deploy.quantize.network import QInput, QuantizedNetwork
     from snn_deploy.quantize.stats import QuantizationReport
@@ -92,10 +92,14 @@ def assemble(net, profile, timing, pops, projs: dict, stats, violations):
         contract=net.contract,
         notes=net.notes,
     )
-    notes = tuple(net.notes) + tuple(
-        f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-        "float model (one step per synapse on its path)"
-        for p in pops
-        if p.shift_steps
+    notes = (
+        tuple(net.notes)
+        + tuple(notes)
+        + tuple(
+            f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
+            "float model (one step per synapse on its path)"
+            for p in pops
+            if p.shift_steps
+        )
     )
     return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)

@@ -18,10 +18,10 @@ from snn_deploy.ir.timing import chip_timing
 from snn_deploy.numerics.float32 import Float32Numerics
 from snn_deploy.numerics.ops import round_nearest
 from snn_deploy.profiles import HardwareProfile
-from snn_deploy.quantize.common import expected_ranges, finite_max
-from snn_deploy.quantize.network import QInput, QPopulation, QProjection, QuantizedNetwork
+from snn_deploy.quantize.common import assemble, expected_ranges, finite_max
+from snn_deploy.quantize.network import QPopulation, QProjection
 from snn_deploy.quantize.params import Float32LifParams, Float32SynapseParams
-from snn_deploy.quantize.stats import PopulationStats, QuantizationReport, WeightStats
+from snn_deploy.quantize.stats import PopulationStats, WeightStats
 
 _EXAMPLES = 5
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -107,35 +107,7 @@ def quantize_float32(
                 spiking=pop.spiking,
             )
         )
-    for problem in timing.problems:
-        violations.append(
-            Violation(
-                "",
-                "loop timing",
-                "model delay too short",
-                "chip synapse delay",
-                profile.key("numerics", "synapse_delay_steps"),
-                problem,
-                relation="vs",
-            )
-        )
-    qnet = QuantizedNetwork(
-        target=profile.name,
-        arithmetic=profile.chip.arithmetic,
-        inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
-        populations=tuple(pops),
-        projections=tuple(projs[p.name] for p in net.projections),
-        outputs=net.outputs,
-        contract=net.contract,
-        notes=net.notes,
-    )
-    notes = tuple(net.notes) + tuple(
-        f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-        "float model (one step per synapse on its path)"
-        for p in pops
-        if p.shift_steps
-    )
-    return qnet, QuantizationReport(profile.name, tuple(stats), notes), tuple(violations)
+    return assemble(net, profile, timing, pops, projs, stats, violations)
 
 
 def _weights(proj, scale: float, num: Float32Numerics):

@@ -47,10 +47,10 @@ from snn_deploy.numerics.spinnaker import (
     shift_for_max_weight,
 )
 from snn_deploy.profiles import HardwareProfile
-from snn_deploy.quantize.common import choose_scale, expected_ranges, finite_max
-from snn_deploy.quantize.network import QInput, QPopulation, QProjection, QuantizedNetwork
+from snn_deploy.quantize.common import assemble, choose_scale, expected_ranges, finite_max
+from snn_deploy.quantize.network import QPopulation, QProjection
 from snn_deploy.quantize.params import SpinnakerLifParams, SpinnakerSynapseParams
-from snn_deploy.quantize.stats import PopulationStats, QuantizationReport, WeightStats
+from snn_deploy.quantize.stats import PopulationStats, WeightStats
 
 DEFAULT_HEADROOM = 2.0
 _EXAMPLES = 5
@@ -118,39 +118,7 @@ def quantize_spinnaker(
                 SpinnakerSynapseParams(),
                 delay_steps=timing.delays[proj.name],
             )
-    for problem in timing.problems:
-        violations.append(
-            Violation(
-                "",
-                "loop timing",
-                "model delay too short",
-                "chip synapse delay",
-                profile.key("numerics", "synapse_delay_steps"),
-                problem,
-                relation="vs",
-            )
-        )
-    qnet = QuantizedNetwork(
-        target=profile.name,
-        arithmetic=profile.chip.arithmetic,
-        inputs=tuple(QInput(i.name, i.size, i.kind, timing.shifts[i.name]) for i in net.inputs),
-        populations=tuple(pops),
-        projections=tuple(projs[p.name] for p in net.projections),
-        outputs=net.outputs,
-        contract=net.contract,
-        notes=net.notes,
-    )
-    notes = (
-        list(net.notes)
-        + notes
-        + [
-            f"population '{p.name}' runs {p.shift_steps} step(s) later on the chip than in the "
-            "float model (one step per synapse on its path)"
-            for p in pops
-            if p.shift_steps
-        ]
-    )
-    return qnet, QuantizationReport(profile.name, tuple(stats), tuple(notes)), tuple(violations)
+    return assemble(net, profile, timing, pops, projs, stats, violations, notes)
 
 
 def _nearest_word(target: float, values_of) -> int:
