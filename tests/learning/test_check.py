@@ -53,8 +53,12 @@ def test_another_neurons_voltage_is_refused():
 
 
 def test_own_voltage_in_a_rule_is_refused_with_the_neuron_program_fix():
-    _refused(_rule(dw="y0*x1*v_post"), "'v_post'", "a neuron's voltage",
-             "post neuron's program write f(v) into y2")
+    _refused(
+        _rule(dw="y0*x1*v_post"),
+        "'v_post'",
+        "a neuron's voltage",
+        "post neuron's program write f(v) into y2",
+    )
 
 
 def test_weight_matrix_is_refused():
@@ -62,8 +66,12 @@ def test_weight_matrix_is_refused():
 
 
 def test_global_loss_is_refused_with_the_routing_it_needs():
-    _refused(_rule(dw="u0*t*loss"), "'loss'", "a global signal",
-             "e-prop's learning signal needs error neurons and feedback synapses into y3")
+    _refused(
+        _rule(dw="u0*t*loss"),
+        "'loss'",
+        "a global signal",
+        "e-prop's learning signal needs error neurons and feedback synapses into y3",
+    )
 
 
 def test_unknown_identifier_is_refused():
@@ -97,8 +105,11 @@ def test_neuron_program_reading_foreign_state_is_refused():
 
 
 def test_scaling_mantissa_out_of_range_is_refused():
-    _refused(_rule(dw="9*x0*y1"), "dw term 1 '9*x0*y1': scaling mantissa 9 is outside -8..7",
-             "scale_mantissa_bits")
+    _refused(
+        _rule(dw="9*x0*y1"),
+        "dw term 1 '9*x0*y1': scaling mantissa 9 is outside -8..7",
+        "scale_mantissa_bits",
+    )
 
 
 def test_scaling_exponent_out_of_range_is_refused():
@@ -106,13 +117,15 @@ def test_scaling_exponent_out_of_range_is_refused():
 
 
 def test_constant_wider_than_8_bits_is_refused():
-    _refused(_rule(dw="x0*(y1-300)"), "constant in '(y1-300)' -300 is outside -256..255",
-             "constant_bits")
+    _refused(
+        _rule(dw="x0*(y1-300)"), "constant in '(y1-300)' -300 is outside -256..255", "constant_bits"
+    )
 
 
 def test_product_that_overflows_the_mac_is_refused():
-    _refused(_rule(dw="u0*w*w*w*(t+3)"), "dw term 1 'u0*w*w*w*(t+3)'",
-             "worst-case product", "mac_bits")
+    _refused(
+        _rule(dw="u0*w*w*w*(t+3)"), "dw term 1 'u0*w*w*w*(t+3)'", "worst-case product", "mac_bits"
+    )
 
 
 def test_epoch_longer_than_the_spike_time_field_is_refused():
@@ -120,8 +133,9 @@ def test_epoch_longer_than_the_spike_time_field_is_refused():
 
 
 def test_trace_impulse_and_tau_out_of_range_are_refused_together():
-    text = _refused(_rule(dw="y0*x1", x1=TraceSpec(200.0, -1.0)), "trace x1 impulse 200",
-                    "trace x1 tau -1")
+    text = _refused(
+        _rule(dw="y0*x1", x1=TraceSpec(200.0, -1.0)), "trace x1 impulse 200", "trace x1 tau -1"
+    )
     assert "2 problem(s)" in text
 
 
@@ -132,8 +146,13 @@ def test_mixed_decimation_across_programs_is_refused():
 def test_published_product_and_factor_limits_are_checked(loihi2):
     engine = dataclasses.replace(loihi2.learning, max_products=2, max_factors=2)
     profile = dataclasses.replace(loihi2, learning=engine)
-    _refused(_rule(dw="x0*y1 + y0*x1 - u0*w*x1*y1"), "dw: products 3 exceeds 2",
-             "dw term 3 '-u0*w*x1*y1': factors 3 exceeds 2", "max_products", profile=profile)
+    _refused(
+        _rule(dw="x0*y1 + y0*x1 - u0*w*x1*y1"),
+        "dw: products 3 exceeds 2",
+        "dw term 3 '-u0*w*x1*y1': factors 3 exceeds 2",
+        "max_products",
+        profile=profile,
+    )
 
 
 def test_target_without_learning_engine_is_refused():

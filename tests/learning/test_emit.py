@@ -26,15 +26,29 @@ def _three_factor_job(name, lib, rng) -> LavaLearningJob:
         sources=(Source("in", n_pre), Source("signal", n_post)),
         populations=(
             Neurons("pre", n_pre, du=4095, dv=4095, vth=240),
-            Neurons("post", n_post, du=3000, dv=400, vth=200, program=lib.neuron,
-                    bias_mant=rng.integers(0, 200, n_post)),
+            Neurons(
+                "post",
+                n_post,
+                du=3000,
+                dv=400,
+                vth=200,
+                program=lib.neuron,
+                bias_mant=rng.integers(0, 200, n_post),
+            ),
         ),
         connections=(
             Connection("drive", "in", "pre", np.eye(n_pre, dtype=np.int64) * 250),
-            Connection("signal", "signal", "post", np.eye(n_post, dtype=np.int64) * 3,
-                       graded=True, target_port="a3"),
-            Connection("plastic", "pre", "post", rng.integers(-100, 200, (n_post, n_pre)),
-                       rule=lib.rule),
+            Connection(
+                "signal",
+                "signal",
+                "post",
+                np.eye(n_post, dtype=np.int64) * 3,
+                graded=True,
+                target_port="a3",
+            ),
+            Connection(
+                "plastic", "pre", "post", rng.integers(-100, 200, (n_post, n_pre)), rule=lib.rule
+            ),
         ),
         name=name,
     )
@@ -44,8 +58,17 @@ def _three_factor_job(name, lib, rng) -> LavaLearningJob:
 
 
 def _demo_job() -> LavaLearningJob:
-    cfg = EpropConfig(num_classes=2, num_units=8, num_steps=20, samples_per_class=3, hidden=8,
-                      window_start=8, gap_steps=4, prediction_shift=8, w_out_std=40)
+    cfg = EpropConfig(
+        num_classes=2,
+        num_units=8,
+        num_steps=20,
+        samples_per_class=3,
+        hidden=8,
+        window_start=8,
+        gap_steps=4,
+        prediction_shift=8,
+        w_out_std=40,
+    )
     data = eprop_task(cfg)
     stream = _stream(cfg, data.x_train[:4], data.y_train[:4])
     return LavaLearningJob(eprop_network(cfg), stream, len(stream["in"]))
@@ -60,16 +83,22 @@ def test_every_three_factor_library_rule_runs_in_lava_as_emulated(lava_ready, lo
     results = run_lava_learning(jobs, timeout_s=600)
     for job, lava in zip(jobs, results, strict=True):
         emu = PlasticEmulator.for_profile(job.net, loihi2).run(
-            job.inputs, job.num_steps, record_spikes=tuple(p.name for p in job.net.populations),
+            job.inputs,
+            job.num_steps,
+            record_spikes=tuple(p.name for p in job.net.populations),
             record_plastic=tuple(c.name for c in job.net.plastic()),
         )
         for pop in job.net.populations:
-            assert_ints_equal(emu["spikes"][pop.name], lava.spikes[pop.name],
-                              f"{job.net.name} {pop.name} spikes")
+            assert_ints_equal(
+                emu["spikes"][pop.name], lava.spikes[pop.name], f"{job.net.name} {pop.name} spikes"
+            )
         for c in job.net.plastic():
             for q in RECORDED:
-                assert_ints_equal(emu["plastic"][c.name][q], lava.plastic[c.name][q],
-                                  f"{job.net.name} {c.name} {q}")
+                assert_ints_equal(
+                    emu["plastic"][c.name][q],
+                    lava.plastic[c.name][q],
+                    f"{job.net.name} {c.name} {q}",
+                )
             w = emu["plastic"][c.name]["weights"]
             assert (w[-1] != w[0]).any(), f"{job.net.name} {c.name}: no learning happened"
 
@@ -108,3 +137,20 @@ def test_learning_artifact_is_written(tmp_path, loihi2):
     assert {"rules.json", "lava_learning.py", "eprop_lif.txt", "r_stdp.txt"} <= names
     meta = json.loads((tmp_path / "learning" / "rules.json").read_text())
     assert meta["r_stdp"]["dw"] == libs["r_stdp"].rule.dw.to_string()
+
+
+def test_every_target_gets_a_listing(tmp_path):
+    from snn_deploy.profiles import load_profile
+
+    lib = library()["r_stdp"]
+    for name in ("loihi2", "spinnaker1", "spinnaker2", "fixedpoint"):
+        profile = load_profile(name)
+        written = write_learning_artifact(
+            tmp_path / name, {"r_stdp": (lib.rule, lib.neuron)}, profile
+        )
+        text = (tmp_path / name / "learning" / "r_stdp.txt").read_text()
+        assert "learning rule 'r_stdp'" in text
+        has_lava = any(p.name == "lava_learning.py" for p in written)
+        assert has_lava == (name == "loihi2")
+        if name != "loihi2":
+            assert "has no on-chip learning engine: this rule cannot run there" in text

@@ -64,13 +64,25 @@ def _stdp_job(rng, i: int) -> LavaLearningJob:
         sources=(Source("in", n_pre),),
         populations=(
             Neurons("pre", n_pre, du=4095, dv=4095, vth=240),
-            Neurons("post", n_post, du=int(rng.integers(100, 4096)), dv=int(rng.integers(100, 4096)),
-                    vth=int(rng.integers(150, 400)), bias_mant=rng.integers(0, 120, n_post)),
+            Neurons(
+                "post",
+                n_post,
+                du=int(rng.integers(100, 4096)),
+                dv=int(rng.integers(100, 4096)),
+                vth=int(rng.integers(150, 400)),
+                bias_mant=rng.integers(0, 120, n_post),
+            ),
         ),
         connections=(
             Connection("drive", "in", "pre", np.eye(n_pre, dtype=np.int64) * 250),
-            Connection("plastic", "pre", "post", _weights(rng, (n_post, n_pre), sign_mode),
-                       sign_mode=sign_mode, rule=rule),
+            Connection(
+                "plastic",
+                "pre",
+                "post",
+                _weights(rng, (n_post, n_pre), sign_mode),
+                sign_mode=sign_mode,
+                rule=rule,
+            ),
         ),
         name=f"stdp{i}",
     )
@@ -99,16 +111,29 @@ def _rstdp_job(rng, i: int) -> LavaLearningJob:
         sources=(Source("in", n_pre), Source("reward", n_post)),
         populations=(
             Neurons("pre", n_pre, du=4095, dv=4095, vth=240),
-            Neurons("post", n_post, du=int(rng.integers(100, 4096)), dv=int(rng.integers(100, 4096)),
-                    vth=int(rng.integers(150, 400)), program=lib.neuron,
-                    bias_mant=rng.integers(0, 120, n_post)),
+            Neurons(
+                "post",
+                n_post,
+                du=int(rng.integers(100, 4096)),
+                dv=int(rng.integers(100, 4096)),
+                vth=int(rng.integers(150, 400)),
+                program=lib.neuron,
+                bias_mant=rng.integers(0, 120, n_post),
+            ),
         ),
         connections=(
             Connection("drive", "in", "pre", np.eye(n_pre, dtype=np.int64) * 250),
-            Connection("reward", "reward", "post", np.eye(n_post, dtype=np.int64), graded=True,
-                       target_port="a3"),
-            Connection("plastic", "pre", "post", _weights(rng, (n_post, n_pre), "mixed"),
-                       rule=lib.rule),
+            Connection(
+                "reward",
+                "reward",
+                "post",
+                np.eye(n_post, dtype=np.int64),
+                graded=True,
+                target_port="a3",
+            ),
+            Connection(
+                "plastic", "pre", "post", _weights(rng, (n_post, n_pre), "mixed"), rule=lib.rule
+            ),
         ),
         name=f"rstdp{i}",
     )
@@ -119,13 +144,16 @@ def _rstdp_job(rng, i: int) -> LavaLearningJob:
 @pytest.fixture(scope="module")
 def runs(lava_ready, loihi2):
     rng = np.random.default_rng(6)
-    jobs = [_stdp_job(rng, i) for i in range(CONFIGS)] + [_rstdp_job(rng, i) for i in range(CONFIGS)]
+    jobs = [_stdp_job(rng, i) for i in range(CONFIGS)] + [
+        _rstdp_job(rng, i) for i in range(CONFIGS)
+    ]
     lava = run_lava_learning(jobs, timeout_s=600)
     emu = []
     for job in jobs:
         e = PlasticEmulator.for_profile(job.net, loihi2)
-        emu.append(e.run(job.inputs, STEPS, record_spikes=("pre", "post"),
-                         record_plastic=("plastic",)))
+        emu.append(
+            e.run(job.inputs, STEPS, record_spikes=("pre", "post"), record_plastic=("plastic",))
+        )
     return jobs, emu, lava
 
 
@@ -137,10 +165,16 @@ def _check(jobs, emu, lava, kind):
         for pop in ("pre", "post"):
             assert_ints_equal(e["spikes"][pop], lv.spikes[pop], f"{job.net.name} {pop} spikes")
         for q in RECORDED:
-            assert_ints_equal(e["plastic"]["plastic"][q], lv.plastic["plastic"][q],
-                              f"{job.net.name} {q} (every step)")
-        assert_ints_equal(e["plastic"]["plastic"]["weights"][-1], lv.final_weights["plastic"],
-                          f"{job.net.name} final weights (Var.get)")
+            assert_ints_equal(
+                e["plastic"]["plastic"][q],
+                lv.plastic["plastic"][q],
+                f"{job.net.name} {q} (every step)",
+            )
+        assert_ints_equal(
+            e["plastic"]["plastic"]["weights"][-1],
+            lv.final_weights["plastic"],
+            f"{job.net.name} final weights (Var.get)",
+        )
         w = e["plastic"]["plastic"]["weights"]
         changed += int((w[-1] != w[0]).sum())
     return changed

@@ -88,8 +88,14 @@ def _lava_parse(strings):
         "                for p in ps.products])\n"
         "print(json.dumps(out))\n"
     )
-    proc = subprocess.run([str(lava_python()), "-c", code], input=json.dumps(strings),
-                          capture_output=True, text=True, timeout=120, check=True)
+    proc = subprocess.run(
+        [str(lava_python()), "-c", code],
+        input=json.dumps(strings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(proc.stdout)
 
 
@@ -99,8 +105,13 @@ def test_parser_reads_every_string_as_lava_does(lava_ready):
     lava = _lava_parse(cases)
     for (target, text), theirs in zip(cases, lava, strict=True):
         ours = [
-            [p.dependency, p.decimation, p.mantissa, p.exponent + 7,
-             [[f.var, f.const, f.sgn] for f in p.factors]]
+            [
+                p.dependency,
+                p.decimation,
+                p.mantissa,
+                p.exponent + 7,
+                [[f.var, f.const, f.sgn] for f in p.factors],
+            ]
             for p in parse_program(target, text).products
         ]
         assert ours == theirs, f"{target} = '{text}'"

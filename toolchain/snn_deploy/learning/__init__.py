@@ -8,7 +8,9 @@
 - :mod:`.library`: pair STDP, R-STDP, e-prop (LIF, ALIF), SuperSpike, DECOLLE, readout delta;
 - :mod:`.emit` / :mod:`.listing`: the Lava module for Loihi 2 and the listing for every target;
 - :mod:`.network`: networks with plastic connections, run by
-  ``backends/emulator/learning.py`` (bit-exact with Lava) and ``backends/lava/learning_*``.
+  ``backends/emulator/learning.py`` (bit-exact with Lava) and ``backends/lava/learning_*``;
+- :mod:`.demos`: the R-STDP and on-chip e-prop demos (``examples/rstdp``, ``examples/eprop``)
+  and the float BPTT baseline.
 
 See docs/learning.md.
 """

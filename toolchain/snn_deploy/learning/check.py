@@ -28,7 +28,7 @@ from snn_deploy.learning.engine import (
     factor_value_range,
 )
 from snn_deploy.learning.microcode import NeuronProgram
-from snn_deploy.learning.program import ENGINE_FACTORS, Factor, Product, Program
+from snn_deploy.learning.program import ENGINE_FACTORS, Product, Program
 from snn_deploy.learning.rule import LearningRule
 
 LOCALITY_KEY = "learning-engine locality (docs/learning.md)"
@@ -41,7 +41,7 @@ _GLOBAL = re.compile(
     re.I,
 )
 #: what a neuron program may put into a y trace from its own state
-LOCAL_POST = {"psi(v)", "sigma'(v)", "spike_trace", "v", "u", "s", "a3", "own_error"}
+LOCAL_POST = {"psi(v)", "sigma'(v)", "spike_trace", "v", "u", "s", "a3", "own_error", "dither"}
 
 _FIX_VOLTAGE_RULE = (
     "the engine sees neurons only through traces: use a three-factor rule and let the post "
@@ -203,8 +203,14 @@ def check_rule(
     ctx = _Ctx(engine, profile, layer or rule.name)
     programs = rule.programs
     if not programs:
-        ctx.add("rule", "no dw, dd or dt", "at least one", LOCALITY_KEY, "give a rule string",
-                relation="has")
+        ctx.add(
+            "rule",
+            "no dw, dd or dt",
+            "at least one",
+            LOCALITY_KEY,
+            "give a rule string",
+            relation="has",
+        )
     ks = {}
     for prog in programs.values():
         check_program(ctx, prog)
@@ -234,19 +240,25 @@ def check_rule(
             ctx.add(
                 f"trace {name} impulse",
                 spec.impulse,
-                f"0..{(1 << engine.trace_bits) - 2 ** -engine.impulse_frac_bits:g}",
+                f"0..{(1 << engine.trace_bits) - 2**-engine.impulse_frac_bits:g}",
                 ctx.key("trace_bits"),
                 "traces are 7-bit unsigned; impulses have 8 fractional bits",
                 relation="is outside",
             )
         if spec.tau < 0 or not math.isfinite(spec.tau):
             ctx.add(
-                f"trace {name} tau", spec.tau, ">= 0", ctx.key("trace_bits"),
+                f"trace {name} tau",
+                spec.tau,
+                ">= 0",
+                ctx.key("trace_bits"),
                 "a trace decays by exp(-1/tau) per step; tau 0 keeps only the spike's impulse",
                 relation="is not",
             )
     used_y = {
-        f.var for p in programs.values() for prod in p.products for f in prod.factors
+        f.var
+        for p in programs.values()
+        for prod in p.products
+        for f in prod.factors
         if f.var in ("y1", "y2", "y3")
     }
     declared = {pt.trace: pt for pt in rule.post_traces}
@@ -291,9 +303,14 @@ def check_rule(
             )
     if neuron is not None:
         for problem in neuron.validate():
-            ctx.add(problem, "", "", LOCALITY_KEY,
-                    "a neuron program reads only u, v, s, a3, vth and its own registers",
-                    relation="")
+            ctx.add(
+                problem,
+                "",
+                "",
+                LOCALITY_KEY,
+                "a neuron program reads only u, v, s, a3, vth and its own registers",
+                relation="",
+            )
     return ctx.out
 
 

@@ -26,7 +26,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from snn_deploy.learning.library import error_neuron, eprop_lif, r_stdp, readout_delta, surrogate_shift
+from snn_deploy.learning.library import (
+    eprop_lif,
+    error_neuron,
+    r_stdp,
+    readout_delta,
+    surrogate_shift,
+)
 from snn_deploy.learning.network import Connection, Neurons, PlasticNetwork, Source
 
 
@@ -49,31 +55,32 @@ class EpropConfig:
     num_steps: int = 30
     samples_per_class: int = 100
     data_seed: int = 1
-    hidden: int = 32
+    hidden: int = 64
     gap_steps: int = 6  # silent steps after each sample (the readout window runs into them)
     window_start: int = 15  # decision window [window_start, num_steps + 2) of every sample
     dv_hidden: int = 205  # tau_m ~ 20 steps
     dv_out: int = 205
     vth_hidden: int = 128
-    w_in_scale: float = 2.0  # initial input weights ~ N(0, (scale / sqrt(units))^2) * vth
-    w_out_std: int = 8
+    w_in_scale: float = 3.0  # initial input weights ~ N(0, (scale / sqrt(units))^2) * vth
+    w_out_std: int = 32
     feedback_std: float = 4.0
     target_level: int = 32  # error neuron target for the labelled class (others: 0)
-    prediction_shift: int = 10  # readout voltage >> shift is the prediction
+    prediction_shift: int = 12  # readout voltage >> shift is the prediction
     error_limit: int = 63
-    signal_shift: int = 3  # hidden neurons: y3 = 64 + (B @ delta) >> shift
+    signal_shift: int = 2  # hidden neurons: y3 = 64 + (B @ delta) >> shift
     eta_out_exp: int = -7
     eta_hidden_exp: int = -7
-    elig_scale_exp: int = -6
+    elig_scale_exp: int = -3
     kappa_exp: int = -3
     tau_pre: float = 20.0
     pre_impulse: float = 16.0
-    out_decimation: int = 0  # readout rule applied every 2**k steps (u_k)
-    out_mantissa: int = 1
-    readout_bias: bool = False  # an always-on input with a plastic synapse to every output
-    centered: bool = False  # readout: delta rule on x1 minus its running mean (library)
+    out_decimation: int = 2  # readout rule applied every 2**k steps (u_k)
+    out_mantissa: int = 4
+    readout_bias: bool = True  # an always-on input with a plastic synapse to every output
+    bias_decimation: int = 4  # its (uncentred) delta rule runs every 2**k steps
+    centered: bool = True  # readout: delta rule on x1 minus its running mean (library)
     learn_hidden: bool = True
-    epochs: int = 10
+    epochs: int = 15
     seed: int = 0
 
     @property
@@ -122,29 +129,69 @@ def eprop_network(cfg: EpropConfig) -> PlasticNetwork:
     err = error_neuron(prediction_shift=cfg.prediction_shift, error_limit=cfg.error_limit)
     w_in = rng.normal(0, cfg.w_in_scale / math.sqrt(cfg.num_units), (cfg.hidden, cfg.num_units))
     w_in = np.clip(np.round(w_in * cfg.vth_hidden / 2) * 2, -256, 254).astype(np.int64)
-    w_out = np.clip(np.round(rng.normal(0, cfg.w_out_std, (cfg.num_classes, cfg.hidden)) / 2) * 2,
-                    -256, 254).astype(np.int64)
+    w_out = np.clip(
+        np.round(rng.normal(0, cfg.w_out_std, (cfg.num_classes, cfg.hidden)) / 2) * 2, -256, 254
+    ).astype(np.int64)
     fb = np.round(rng.normal(0, cfg.feedback_std, (cfg.hidden, cfg.num_classes))).astype(np.int64)
     bias = ()
     if cfg.readout_bias:
-        bias = (Connection("bias", "on", "out", np.zeros((cfg.num_classes, 1), np.int64),
-                           rule=out_rule.rule),)
+        bias_rule = readout_delta(
+            tau_pre=cfg.tau_pre,
+            pre_impulse=cfg.pre_impulse,
+            eta_exp=cfg.eta_out_exp,
+            decimation=cfg.bias_decimation,
+            seed=cfg.seed + 4,
+        )
+        bias = (
+            Connection(
+                "bias", "on", "out", np.zeros((cfg.num_classes, 1), np.int64), rule=bias_rule.rule
+            ),
+        )
     return PlasticNetwork(
         sources=(Source("in", cfg.num_units), Source("label", cfg.num_classes), Source("on", 1)),
         populations=(
-            Neurons("hid", cfg.hidden, du=4095, dv=cfg.dv_hidden, vth=cfg.vth_hidden,
-                    program=hid_rule.neuron, reset_interval=L, reset_offset=1),
-            Neurons("out", cfg.num_classes, du=4095, dv=cfg.dv_out, vth=(1 << 17) - 1,
-                    program=err, reset_interval=L, reset_offset=1),
+            Neurons(
+                "hid",
+                cfg.hidden,
+                du=4095,
+                dv=cfg.dv_hidden,
+                vth=cfg.vth_hidden,
+                program=hid_rule.neuron,
+                reset_interval=L,
+                reset_offset=1,
+            ),
+            Neurons(
+                "out",
+                cfg.num_classes,
+                du=4095,
+                dv=cfg.dv_out,
+                vth=(1 << 17) - 1,
+                program=err,
+                reset_interval=L,
+                reset_offset=1,
+            ),
         ),
         connections=(
-            Connection("w_in", "in", "hid", w_in, rule=hid_rule.rule if cfg.learn_hidden else None,
-                       sign_mode="mixed" if not cfg.learn_hidden else None),
+            Connection(
+                "w_in",
+                "in",
+                "hid",
+                w_in,
+                rule=hid_rule.rule if cfg.learn_hidden else None,
+                sign_mode="mixed" if not cfg.learn_hidden else None,
+            ),
             Connection("w_out", "hid", "out", w_out, rule=out_rule.rule),
-            Connection("label", "label", "out", np.eye(cfg.num_classes, dtype=np.int64),
-                       graded=True, target_port="a3"),
-            Connection("feedback", "out", "hid", fb, graded=True, source_port="aux",
-                       target_port="a3"),
+            Connection(
+                "label",
+                "label",
+                "out",
+                np.eye(cfg.num_classes, dtype=np.int64),
+                graded=True,
+                target_port="a3",
+            ),
+            Connection(
+                "feedback", "out", "hid", fb, graded=True, source_port="aux", target_port="a3"
+            ),
             *bias,
         ),
         name="eprop_randman",
@@ -174,8 +221,9 @@ def _predict(cfg: EpropConfig, v: np.ndarray, n: int) -> np.ndarray:
     return v.mean(axis=1).argmax(axis=1)
 
 
-def eprop_demo(cfg: EpropConfig = EpropConfig(), profile=None, log=None) -> dict:
+def eprop_demo(cfg: EpropConfig | None = None, profile=None, log=None) -> dict:
     """Train on-chip (emulated) for ``cfg.epochs`` epochs; returns the learning curve."""
+    cfg = cfg or EpropConfig()
     data = eprop_task(cfg)
     emu = _emulator(eprop_network(cfg), profile)
     rng = np.random.default_rng(cfg.seed + 3)
@@ -192,14 +240,25 @@ def eprop_demo(cfg: EpropConfig = EpropConfig(), profile=None, log=None) -> dict
         order = rng.permutation(len(data.y_train))
         stream = _stream(cfg, data.x_train[order], data.y_train[order])
         out = emu.run(stream, record_voltage=("out",), record_spikes=("hid",))
-        train_acc = float((_predict(cfg, out["v"]["out"], len(order)) == data.y_train[order]).mean())
+        train_acc = float(
+            (_predict(cfg, out["v"]["out"], len(order)) == data.y_train[order]).mean()
+        )
         rate = float(out["spikes"]["hid"].mean())
         test_acc = evaluate(data.x_test, data.y_test)
-        curve.append({"epoch": epoch, "test_accuracy": test_acc, "train_accuracy": train_acc,
-                      "hidden_rate": rate, "seconds": time.perf_counter() - t0})
+        curve.append(
+            {
+                "epoch": epoch,
+                "test_accuracy": test_acc,
+                "train_accuracy": train_acc,
+                "hidden_rate": rate,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         if log:
-            log(f"on-chip e-prop epoch {epoch}: train {train_acc:.3f} (online) test {test_acc:.3f} "
-                f"hidden rate {rate:.3f} ({time.perf_counter() - t0:.0f} s)")
+            log(
+                f"on-chip e-prop epoch {epoch}: train {train_acc:.3f} (online) test {test_acc:.3f} "
+                f"hidden rate {rate:.3f} ({time.perf_counter() - t0:.0f} s)"
+            )
     return {
         "config": asdict(cfg),
         "curve": curve,
@@ -210,8 +269,9 @@ def eprop_demo(cfg: EpropConfig = EpropConfig(), profile=None, log=None) -> dict
     }
 
 
-def bptt_baseline(cfg: EpropConfig, *, epochs: int = 40, batch: int = 32, lr: float = 3e-3,
-                  log=None) -> dict:
+def bptt_baseline(
+    cfg: EpropConfig, *, epochs: int = 40, batch: int = 32, lr: float = 3e-3, log=None
+) -> dict:
     """The same network in float, trained with BPTT: the hidden LIF layer (same decay, threshold
     1 = ``vth``, reset to 0, one step of synaptic delay per connection), the leaky readout with
     the readout window of :func:`eprop_demo`, starting from the same initial weights
@@ -278,9 +338,9 @@ def bptt_baseline(cfg: EpropConfig, *, epochs: int = 40, batch: int = 32, lr: fl
             opt.step()
         with torch.no_grad():
             acc = float((forward(xte).argmax(1) == yte).float().mean())
-        curve.append({"epoch": epoch, "test_accuracy": acc, "loss": float(loss)})
+        curve.append({"epoch": epoch, "test_accuracy": acc, "loss": loss.item()})
         if log:
-            log(f"BPTT (float) epoch {epoch}: loss {float(loss):.3f} test {acc:.3f}")
+            log(f"BPTT (float) epoch {epoch}: loss {loss.item():.3f} test {acc:.3f}")
     return {
         "curve": curve,
         "final_test_accuracy": curve[-1]["test_accuracy"],
@@ -320,8 +380,13 @@ class RstdpConfig:
 
 def rstdp_network(cfg: RstdpConfig):
     rng = np.random.default_rng(cfg.seed)
-    lib = r_stdp(a_plus=cfg.a_plus, a_minus=cfg.a_minus, tag_decay_exp=cfg.tag_decay_exp,
-                 eta=cfg.eta, seed=cfg.seed + 1)
+    lib = r_stdp(
+        a_plus=cfg.a_plus,
+        a_minus=cfg.a_minus,
+        tag_decay_exp=cfg.tag_decay_exp,
+        eta=cfg.eta,
+        seed=cfg.seed + 1,
+    )
     n_in = 2 * cfg.inputs_per_pattern
     w = rng.integers(cfg.w_init[0] // 2, cfg.w_init[1] // 2 + 1, (2, n_in)) * 2
     net = PlasticNetwork(
@@ -332,8 +397,9 @@ def rstdp_network(cfg: RstdpConfig):
         ),
         connections=(
             Connection("drive", "in", "pre", np.eye(n_in, dtype=np.int64) * 250),
-            Connection("reward", "reward", "out", np.eye(2, dtype=np.int64), graded=True,
-                       target_port="a3"),
+            Connection(
+                "reward", "reward", "out", np.eye(2, dtype=np.int64), graded=True, target_port="a3"
+            ),
             Connection("plastic", "pre", "out", w, rule=lib.rule),
         ),
         name="rstdp_patterns",
@@ -341,20 +407,22 @@ def rstdp_network(cfg: RstdpConfig):
     return net, lib
 
 
-def rstdp_demo(cfg: RstdpConfig = RstdpConfig(), profile=None, log=None) -> dict:
+def rstdp_demo(cfg: RstdpConfig | None = None, profile=None, log=None) -> dict:
     """Closed loop: present a pattern, read which output answered, deliver the reward."""
+    cfg = cfg or RstdpConfig()
     net, lib = rstdp_network(cfg)
     emu = _emulator(net, profile)
     rng = np.random.default_rng(cfg.seed + 2)
     n_in, k = 2 * cfg.inputs_per_pattern, cfg.inputs_per_pattern
     trials, t0 = [], time.perf_counter()
-    for trial in range(cfg.trials):
+    for _ in range(cfg.trials):
         pattern = int(rng.integers(0, 2))
         x = np.zeros((cfg.trial_steps, n_in), np.int64)
         x[:, pattern * k : (pattern + 1) * k] = rng.random((cfg.trial_steps, k)) < cfg.rate
         # spikes reach "out" two steps after the input (two Dense hops): run 2 more steps
-        out = emu.run({"in": x, "reward": np.zeros((cfg.trial_steps, 2), np.int64)},
-                      record_spikes=("out",))
+        out = emu.run(
+            {"in": x, "reward": np.zeros((cfg.trial_steps, 2), np.int64)}, record_spikes=("out",)
+        )
         counts = out["spikes"]["out"].sum(axis=0)
         answer = int(np.argmax(counts)) if counts.max() > counts.min() else -1
         reward = np.zeros((cfg.reward_steps, 2), np.int64)
@@ -362,14 +430,23 @@ def rstdp_demo(cfg: RstdpConfig = RstdpConfig(), profile=None, log=None) -> dict
             reward[:, answer] = cfg.reward if answer == pattern else -cfg.reward
         emu.run({"in": np.zeros((cfg.reward_steps, n_in), np.int64), "reward": reward})
         emu.run({}, num_steps=cfg.rest_steps)
-        trials.append({"pattern": pattern, "answer": answer, "correct": answer == pattern,
-                       "counts": counts.tolist()})
+        trials.append(
+            {
+                "pattern": pattern,
+                "answer": answer,
+                "correct": answer == pattern,
+                "counts": counts.tolist(),
+            }
+        )
     blocks = [
         float(np.mean([t["correct"] for t in trials[i : i + cfg.block]]))
         for i in range(0, len(trials), cfg.block)
     ]
     if log:
-        log("R-STDP accuracy per block of %d trials: %s" % (cfg.block, " ".join(f"{b:.2f}" for b in blocks)))
+        log(
+            f"R-STDP accuracy per block of {cfg.block} trials: "
+            + " ".join(f"{b:.2f}" for b in blocks)
+        )
     w = emu.weights("plastic")
     return {
         "config": asdict(cfg),
@@ -397,12 +474,15 @@ def _svg_curve(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel
         return m + (x - x0) / (x1 - x0) * (w - 2 * m), h - m - y * (h - 2 * m)
 
     colors = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-size="11">',
-           f'<rect width="{w}" height="{h}" fill="white"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-size="11">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+    ]
     for y in (0, 0.25, 0.5, 0.75, 1.0):
         a, b = px(x0, y), px(x1, y)
-        out.append(f'<line x1="{a[0]:.1f}" y1="{a[1]:.1f}" x2="{b[0]:.1f}" y2="{b[1]:.1f}" '
-                   'stroke="#ddd"/>')
+        out.append(
+            f'<line x1="{a[0]:.1f}" y1="{a[1]:.1f}" x2="{b[0]:.1f}" y2="{b[1]:.1f}" stroke="#ddd"/>'
+        )
         out.append(f'<text x="{m - 30}" y="{a[1] + 4:.1f}">{y:.2f}</text>')
     for i, (name, pts) in enumerate(series.items()):
         c = colors[i % len(colors)]
@@ -417,9 +497,17 @@ def _svg_curve(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel
     return "\n".join(out) + "\n"
 
 
-def write_demo_report(folder, title: str, summary: list[str], table: list[dict],
-                      series: dict, result: dict, listings: dict, profile=None,
-                      xlabel: str = "epoch") -> list:
+def write_demo_report(
+    folder,
+    title: str,
+    summary: list[str],
+    table: list[dict],
+    series: dict,
+    result: dict,
+    listings: dict,
+    profile=None,
+    xlabel: str = "epoch",
+) -> list:
     """``folder``: ``learning.json`` (everything), ``learning.md`` (summary, learning-curve
     table and plot), ``learning_curve.svg`` and ``learning/`` (program listings, rules.json and
     the emitted Lava module, :func:`~snn_deploy.learning.listing.write_learning_artifact`)."""
@@ -436,15 +524,40 @@ def write_demo_report(folder, title: str, summary: list[str], table: list[dict],
     (out / "learning.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "learning_curve.svg").write_text(_svg_curve(series, xlabel, "accuracy"))
     cols = list(table[0]) if table else []
-    lines = [f"# {title}", "", *summary, "", "## Learning curve", "",
-             "![learning curve](learning_curve.svg)", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = [
+        f"# {title}",
+        "",
+        *summary,
+        "",
+        "## Learning curve",
+        "",
+        "![learning curve](learning_curve.svg)",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
     for row in table:
-        lines.append("| " + " | ".join(
-            "" if row[c] is None else f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
-            for c in cols) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                ""
+                if row[c] is None
+                else f"{row[c]:.3f}"
+                if isinstance(row[c], float)
+                else str(row[c])
+                for c in cols
+            )
+            + " |"
+        )
     lines += ["", "## Programs (microcode listings)", ""]
     for name, (rule, neuron) in listings.items():
-        lines += [f"### {name}", "", "```", render_listing(rule, neuron, profile).rstrip(), "```", ""]
+        lines += [
+            f"### {name}",
+            "",
+            "```",
+            render_listing(rule, neuron, profile).rstrip(),
+            "```",
+            "",
+        ]
     (out / "learning.md").write_text("\n".join(lines))
     return [*written, out / "learning.json", out / "learning.md", out / "learning_curve.svg"]

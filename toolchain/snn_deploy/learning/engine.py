@@ -45,7 +45,9 @@ class LearningEngine:
     mac_bits: int  # the product MAC's word (int32 in Lava; overflow wraps)
     epoch_bits: int  # within-epoch spike time, so t_epoch <= 2**epoch_bits - 1
     max_decimation_exp: int  # k of the u_k dependency (one decimal digit in the grammar)
-    three_factor_trace_tau: int  # y taus Loihi3FLearningRule sets (post traces come from the neuron)
+    three_factor_trace_tau: (
+        int  # y taus Loihi3FLearningRule sets (post traces come from the neuron)
+    )
     rounding_seed: int  # seed of the synaptic-variable stochastic-rounding stream (fixed)
     max_products: int | None  # per rule target; None: not published (not checked)
     max_factors: int | None  # per product; None: not published (not checked)
@@ -56,7 +58,7 @@ class LearningEngine:
 
     # -- derived widths (lava/magma/core/learning/constants.py FACTOR_TO_WIDTH_DICT) ------------
     def factor_width(self, var: str) -> int:
-        """Bits a factor contributes to the product's width sum (a ``sgn(.)`` counts its variable)."""
+        """Bits a factor adds to the product's width sum (``sgn(.)`` counts its variable)."""
         if var in ("x0", "y0"):
             return 1
         if var in ("x1", "x2", "y1", "y2", "y3"):

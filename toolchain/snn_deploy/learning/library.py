@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from snn_deploy.learning.engine import DEFAULT_LOIHI2, product_shift
 from snn_deploy.learning.microcode import NeuronProgram, ins
 from snn_deploy.learning.program import Factor, Product, Program
 from snn_deploy.learning.rule import LearningRule, PostTrace, Route, TraceSpec
@@ -236,6 +237,21 @@ def r_stdp(
     )
 
 
+def floor_dither(width_shift: int) -> list:
+    """``y1`` = 0, 2**s, 0, 2**s, ... while a learning signal is present (``y3 != 64``), else 0.
+
+    The engine's MAC floors after its right shift (``>> s``, ``s = sum of widths + 4 - 15``),
+    so a product ``t*(y3-64)`` of either sign loses on average half an accumulator unit per
+    evaluation: a bias that drives every weight downwards once the true update is small (the
+    rate of e-prop's hidden layer collapses). ``u0*sgn(t)*y1`` with the same widths adds one
+    unit every other step wherever ``t > 0``, which cancels it on average."""
+    return [
+        ins("sub", "r1", 1 << width_shift, "r1", note="toggles 0, 2^s, 0, ..."),
+        ins("sub", "r0", "y3", OFFSET),
+        ins("sel", "y1", "r0", "r1", 0, note="dither only while a signal is present"),
+    ]
+
+
 def eprop_lif(
     *,
     tau_pre: float = 20.0,
@@ -245,10 +261,13 @@ def eprop_lif(
     kappa_exp: int = -3,
     eta_exp: int = -7,
     signal_shift: int = 0,
+    dither: bool = True,
     seed: int = 0,
 ) -> LibraryRule:
     """e-prop for LIF neurons (Bellec et al. 2020): eligibility ``e = psi(v) * z_bar``, low-pass
-    filtered by the readout's kappa into the tag, times the learning signal ``L_j``."""
+    filtered by the readout's kappa into the tag, times the learning signal ``L_j``.
+    ``dither`` adds the product ``u0*sgn(t)*y1`` that cancels the MAC's floor bias
+    (:func:`floor_dither`)."""
     dt = Program(
         "dt",
         (
@@ -256,14 +275,27 @@ def eprop_lif(
             _p("u", "t", mant=-1, exp=kappa_exp, k=0),
         ),
     )
-    dw = Program("dw", (_p("u", "t", _signed("y3"), exp=eta_exp, k=0),))
+    dw_products = [_p("u", "t", _signed("y3"), exp=eta_exp, k=0)]
+    post = [
+        PostTrace("y2", "psi(v)", "pseudo-derivative, triangle around the threshold"),
+        PostTrace("y3", "learning_signal", "64 + L_j"),
+    ]
+    program = triangle_surrogate("y2", surrogate_shift_bits) + signed_third_factor(
+        "y3", signal_shift
+    )
+    if dither:
+        width_shift = product_shift(
+            DEFAULT_LOIHI2.factor_width("t") + DEFAULT_LOIHI2.factor_width("y3"), DEFAULT_LOIHI2
+        )
+        dw_products.append(_p("u", Factor("t", None, True), "y1", exp=eta_exp, k=0))
+        post.append(PostTrace("y1", "dither", "0, 2^s, 0, ... while y3 != 64 (floor bias)"))
+        program += floor_dither(width_shift)
+    dw = Program("dw", tuple(dw_products))
     neuron = NeuronProgram(
         "eprop_lif",
-        tuple(
-            triangle_surrogate("y2", surrogate_shift_bits)
-            + signed_third_factor("y3", signal_shift)
-        ),
-        description="y2: psi(v) (triangle); y3: 64 + learning signal from a3",
+        tuple(program),
+        description="y2: psi(v) (triangle); y3: 64 + learning signal from a3"
+        + ("; y1: dither against the MAC's floor bias" if dither else ""),
     )
     rule = _rule(
         "eprop_lif",
@@ -272,10 +304,7 @@ def eprop_lif(
         t_epoch=1,
         rng_seed=seed,
         three_factor=True,
-        post_traces=(
-            PostTrace("y2", "psi(v)", "pseudo-derivative, triangle around the threshold"),
-            PostTrace("y3", "learning_signal", "64 + L_j"),
-        ),
+        post_traces=tuple(post),
         routes=(
             Route(
                 "learning_signal",
@@ -298,6 +327,7 @@ def eprop_lif(
             "post factor: y2 = psi(v), written by the neuron program",
             "eligibility filter: tag t, dt = S u0*x1*y2 - 2^kappa_exp u0*t",
             "third factor: L_j -> a3 -> y3 = 64 + L_j; dw = 2^eta_exp u0*t*(y3-64)",
+            "floor-bias dither: + 2^eta_exp u0*sgn(t)*y1, y1 = 0, 32, 0, ... (neuron program)",
         ),
     )
 

@@ -43,8 +43,10 @@ def _product_lines(prog: Program, engine) -> list[str]:
             else:
                 widths.append(f"{f.text()}[not an engine variable]")
                 known = False
-        lines.append(f"  product {i + 1}: {dep}; scale {p.mantissa}*2^{p.exponent} "
-                     f"(mantissa {p.mantissa}, stored exponent {p.exponent + 7})")
+        lines.append(
+            f"  product {i + 1}: {dep}; scale {p.mantissa}*2^{p.exponent} "
+            f"(mantissa {p.mantissa}, stored exponent {p.exponent + 7})"
+        )
         lines.append("    factors: " + (", ".join(widths) if widths else "none"))
         if not known:
             continue
@@ -60,8 +62,10 @@ def _product_lines(prog: Program, engine) -> list[str]:
         for f in p.factors:
             lo, hi = factor_value_range(f, engine)
             bound *= max(abs(lo), abs(hi))
-        lines.append(f"    worst-case |MAC| {bound:,} (int{engine.mac_bits} limit "
-                     f"{(1 << (engine.mac_bits - 1)) - 1:,})")
+        lines.append(
+            f"    worst-case |MAC| {bound:,} (int{engine.mac_bits} limit "
+            f"{(1 << (engine.mac_bits - 1)) - 1:,})"
+        )
     return lines
 
 
@@ -84,14 +88,18 @@ def render_listing(
         out.append(f"  {target} has no on-chip learning engine: this rule cannot run there.")
         out.append("  rule strings: " + json.dumps(rule.strings()))
         return "\n".join(out) + "\n"
-    out.append("traces (impulse = integer + fraction/256; decay exp(-1/tau) per step, "
-               "stochastic rounding):")
+    out.append(
+        "traces (impulse = integer + fraction/256; decay exp(-1/tau) per step, "
+        "stochastic rounding):"
+    )
     for name, spec in rule.traces().items():
         i, f = decompose_impulse(spec.impulse, engine)
         out.append(f"  {name}: impulse {spec.impulse:g} ({i} + {f}/256), tau {spec.tau:g}")
     if rule.three_factor:
         for pt in rule.post_traces:
-            out.append(f"  {pt.trace} <- neuron: {pt.expr}" + (f"  ({pt.meaning})" if pt.meaning else ""))
+            out.append(
+                f"  {pt.trace} <- neuron: {pt.expr}" + (f"  ({pt.meaning})" if pt.meaning else "")
+            )
     out.append("programs (applied in this order, all reading the pre-update w, d, t):")
     for prog in rule.programs.values():
         out += ["  " + line for line in _product_lines(prog, engine)]
@@ -124,7 +132,11 @@ def write_learning_artifact(
     written = []
     for name, (rule, neuron) in entries.items():
         p = out_dir / f"{name}.txt"
-        p.write_text(render_listing(rule, neuron, profile, decay_bits=profile.numerics.decay_bits))
+        # targets without a learning engine (SpiNNaker) have no decay_bits; their listing
+        # stops before the neuron program
+        bits = getattr(profile.numerics, "decay_bits", None)
+        extra = {} if bits is None else {"decay_bits": bits}
+        p.write_text(render_listing(rule, neuron, profile, **extra))
         written.append(p)
     meta = {name: rule.to_dict() for name, (rule, _) in entries.items()}
     p = out_dir / "rules.json"

@@ -75,7 +75,9 @@ class Connection:
     weights: np.ndarray  # (target size, source size)
     weight_exp: int = 0
     num_weight_bits: int = 8
-    sign_mode: str | None = None  # None: Lava's default (Dense: from the weights; LearningDense: mixed)
+    sign_mode: str | None = (
+        None  # None: Lava's default (Dense: from the weights; LearningDense: mixed)
+    )
     graded: bool = False
     source_port: str = "s_out"
     target_port: str = "a_in"

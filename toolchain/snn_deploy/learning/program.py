@@ -193,7 +193,11 @@ def _tokenize(expr: str, target: str, text: str) -> list[_Tok]:
             continue
         if c == "(":
             j = _matching(expr, i, target, text)
-            toks.append(_Tok("bracket", expr[i : j + 1], sub=tuple(_tokenize(expr[i + 1 : j], target, text))))
+            toks.append(
+                _Tok(
+                    "bracket", expr[i : j + 1], sub=tuple(_tokenize(expr[i + 1 : j], target, text))
+                )
+            )
             i = j + 1
             continue
         m = _IDENT.match(expr, i)
@@ -348,12 +352,16 @@ def _bracket(tok: _Tok, term: str, target: str, text: str):
             var = None
         if var is not None and not var.text.startswith("u"):
             if lit.exponent < 0:
-                raise _error(target, text, f"constant '{lit.text}' in '{tok.text}' is not an integer")
+                raise _error(
+                    target, text, f"constant '{lit.text}' in '{tok.text}' is not an integer"
+                )
             const = lit.value * (-1 if const_sign.text == "-" else 1)
             mant = 1
             if var_sign.text == "-":
                 if tok.kind == "sgn":
-                    raise _error(target, text, f"'{tok.text}': the variable in sgn() cannot be negated")
+                    raise _error(
+                        target, text, f"'{tok.text}': the variable in sgn() cannot be negated"
+                    )
                 mant, const = -1, -const
             if tok.kind == "sgn" and var.text not in SYNAPTIC and var.kind != "foreign":
                 raise _error(target, text, f"'{tok.text}': sgn() applies to w, d or t only")

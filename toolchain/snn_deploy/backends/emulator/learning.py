@@ -109,7 +109,9 @@ class PlasticDense:
         self.exp = int(conn.weight_exp)
         n_post, n_pre = conn.weights.shape
         self.shape = (n_post, n_pre)
-        w = truncate_weights(wrap_int32(conn.weights), self.sign_mode, conn.num_weight_bits, numerics)
+        w = truncate_weights(
+            wrap_int32(conn.weights), self.sign_mode, conn.num_weight_bits, numerics
+        )
         self.weights = w
         zeros = np.zeros(self.shape, np.int64)
         self.tag_1 = zeros.copy() if conn.tag_1 is None else conn.tag_1.astype(np.int64)
@@ -133,7 +135,9 @@ class PlasticDense:
             self._y_frac = np.zeros(3, np.int64)
             self._y_tau = np.full(3, float(engine.three_factor_trace_tau))
         else:
-            y_imp = [decompose_impulse(getattr(rule, n).impulse, engine) for n in ("y1", "y2", "y3")]
+            y_imp = [
+                decompose_impulse(getattr(rule, n).impulse, engine) for n in ("y1", "y2", "y3")
+            ]
             self._y_int = np.array([i for i, _ in y_imp], np.int64)
             self._y_frac = np.array([f for _, f in y_imp], np.int64)
             self._y_tau = np.array([rule.y1.tau, rule.y2.tau, rule.y3.tau], np.float64)
@@ -320,8 +324,10 @@ def _compile_rule(rule, engine: LearningEngine, extent: dict):
                 if f.var in ("x1", "x2", "y1", "y2", "y3"):
                     needed.add((f.var, p.dependency))
             lo_m, hi_m = engine.scale_mantissa_range
-            if not (lo_m <= p.mantissa <= hi_m and engine.scale_exp_min <= p.exponent
-                    <= engine.scale_exp_max):
+            if not (
+                lo_m <= p.mantissa <= hi_m
+                and engine.scale_exp_min <= p.exponent <= engine.scale_exp_max
+            ):
                 raise ModelError(
                     f"rule '{rule.name}': {prog.target} term '{p.text()}' has a scaling the "
                     "engine cannot hold (run check_rule for the details)"
@@ -388,7 +394,9 @@ class _Population:
         self.u = wrap_once(cur, num.state_bits)
         volt = decay_toward_zero(self.v, self.keep_v, num.decay_bits) + self.u + self.bias
         volt = saturate_symmetric(_wrap32(volt), num.state_bits)
-        thr = self.vth + (self.reg["th"] if self.program is not None and self.program.adaptive else 0)
+        thr = self.vth + (
+            self.reg["th"] if self.program is not None and self.program.adaptive else 0
+        )
         self.s = volt > thr
         self.v_pre = volt
         self.v = np.where(self.s, 0, volt)
@@ -420,8 +428,8 @@ class PlasticEmulator:
         self.pops = {p.name: _Population(p, numerics) for p in net.populations}
         self.conns = {}
         for c in net.connections:
-            self.conns[c.name] = PlasticDense(c, engine, numerics) if c.plastic else _StaticDense(
-                c, numerics
+            self.conns[c.name] = (
+                PlasticDense(c, engine, numerics) if c.plastic else _StaticDense(c, numerics)
             )
         self._spec = {c.name: c for c in net.connections}
 
@@ -466,8 +474,10 @@ class PlasticEmulator:
         out = {
             "spikes": {n: np.zeros((steps, sizes[n]), bool) for n in record_spikes},
             "v": {n: np.zeros((steps, sizes[n]), np.int64) for n in record_voltage},
-            "reg": {n: {r: np.zeros((steps, sizes[n]), np.int64) for r in STATE_REGISTERS}
-                    for n in record_registers},
+            "reg": {
+                n: {r: np.zeros((steps, sizes[n]), np.int64) for r in STATE_REGISTERS}
+                for n in record_registers
+            },
             "plastic": {n: {} for n in record_plastic},
         }
         conns = list(self._spec.values())
@@ -480,7 +490,9 @@ class PlasticEmulator:
                 target[c.target] = target[c.target] + self.conns[c.name].send()
             outputs = {}
             for name, x in data.items():
-                outputs[(name, "s_out")] = x[k] if k < x.shape[0] else np.zeros(sizes[name], np.int64)
+                outputs[(name, "s_out")] = (
+                    x[k] if k < x.shape[0] else np.zeros(sizes[name], np.int64)
+                )
             for name, pop in self.pops.items():
                 pop.step(t, a_in[name], a3[name])
             for c in conns:
@@ -500,7 +512,9 @@ class PlasticEmulator:
                 else:
                     eng.accumulate(payload)
             for n in record_spikes:
-                out["spikes"][n][k] = self.pops[n].s if n in self.pops else outputs[(n, "s_out")] != 0
+                out["spikes"][n][k] = (
+                    self.pops[n].s if n in self.pops else outputs[(n, "s_out")] != 0
+                )
             for n in record_voltage:
                 out["v"][n][k] = self.pops[n].v
             for n in record_registers:
@@ -508,6 +522,8 @@ class PlasticEmulator:
                     out["reg"][n][r][k] = self.pops[n].reg[r]
             for n in record_plastic:
                 for q, val in self.conns[n].snapshot().items():
-                    out["plastic"][n].setdefault(q, np.zeros((steps,) + val.shape, np.int64))[k] = val
+                    out["plastic"][n].setdefault(q, np.zeros((steps,) + val.shape, np.int64))[k] = (
+                        val
+                    )
             self.time_step = t
         return out

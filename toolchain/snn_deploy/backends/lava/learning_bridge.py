@@ -156,9 +156,7 @@ def _encode(i: int, job: LavaLearningJob, arrays: dict, rules: dict, neurons: di
 
 def _decode(i: int, job: LavaLearningJob, out: dict, timing: dict) -> LavaLearningResult:
     prefix = f"net{i}_"
-    spikes = {
-        p.name: out[prefix + "spikes_" + p.name].astype(bool).T for p in job.net.populations
-    }
+    spikes = {p.name: out[prefix + "spikes_" + p.name].astype(bool).T for p in job.net.populations}
     plastic, final = {}, {}
     for c in job.net.plastic():
         key = f"{prefix}plastic_{c.name}_"
