@@ -214,3 +214,61 @@ def train_digits(out: str | Path, **kwargs) -> dict:
     from snn_deploy.train.recipes import train_digits as _train
 
     return _train(out, **kwargs)
+
+
+def emit_rules(
+    names: list[str],
+    target: str = "loihi2",
+    out: str | Path | None = None,
+    *,
+    profile_path: str | Path | None = None,
+    dw: str | None = None,
+) -> dict[str, str]:
+    """Check on-chip learning rules against a target and return their listings ("microcode").
+
+    ``names`` are library rules (:func:`snn_deploy.learning.library`); ``dw`` adds a custom
+    two-factor rule named ``custom`` from a Lava rule string. Every rule is checked first
+    (locality, engine widths; one :class:`ResourceError` listing all problems of a rule); with
+    ``out``, the folder ``out/learning/`` (listings, ``rules.json`` and, for Loihi 2, the Lava
+    module) is written atomically with a ``manifest.json``.
+    """
+    from snn_deploy.artifacts import StagingDir, write_json
+    from snn_deploy.learning import LearningRule, library, render_listing, require_runnable
+    from snn_deploy.learning.listing import write_learning_artifact
+
+    profile = load_profile(profile_path if profile_path else target)
+    lib = library()
+    unknown = [n for n in names if n not in lib]
+    if unknown:
+        raise InputFileError(
+            f"unknown learning rule(s): {', '.join(unknown)}",
+            hint=f"library rules: {', '.join(sorted(lib))}; or give your own with --dw",
+        )
+    entries = {n: (lib[n].rule, lib[n].neuron) for n in names}
+    if dw:
+        entries["custom"] = (LearningRule.from_strings("custom", dw=dw), None)
+    if not entries:
+        raise InputFileError("no learning rule given", hint=f"one of: {', '.join(sorted(lib))}")
+    for rule, neuron in entries.values():
+        require_runnable(rule, profile, neuron=neuron)
+    bits = getattr(profile.numerics, "decay_bits", None)
+    extra = {} if bits is None else {"decay_bits": bits}
+    listings = {n: render_listing(r, nr, profile, **extra) for n, (r, nr) in entries.items()}
+    if out is not None:
+        staging = StagingDir(out)
+        try:
+            written = write_learning_artifact(staging.path, entries, profile)
+            write_json(
+                staging.path / "manifest.json",
+                {
+                    "kind": "learning_rules",
+                    "target": profile.name,
+                    "rules": list(entries),
+                    "files": [str(p.relative_to(staging.path)) for p in written],
+                },
+            )
+            staging.commit()
+        except BaseException:
+            staging.discard()
+            raise
+    return listings

@@ -144,6 +144,25 @@ def _export(args) -> int:
     return 0
 
 
+def _rules(args) -> int:
+    from snn_deploy import api
+
+    if not args.names and not args.dw:
+        from snn_deploy.learning import library
+
+        for name, lib in library().items():
+            print(f"{name:14} {lib.equations[0] if lib.equations else ''}")
+        return 0
+    listings = api.emit_rules(
+        args.names, args.target, args.out, profile_path=args.profile, dw=args.dw
+    )
+    for text in listings.values():
+        print(text)
+    if args.out:
+        print(f"wrote {args.out}/learning/ (listings, rules.json)")
+    return 0
+
+
 def _targets(args) -> int:
     from snn_deploy.profiles import available_targets, load_profile
 
@@ -256,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--reset", choices=("zero", "subtract"))
     x.add_argument("--convention")
     x.set_defaults(func=_export)
+
+    lr = sub.add_parser(
+        "rules", help="check on-chip learning rules for a target and print/write their programs"
+    )
+    lr.add_argument("names", nargs="*", help="library rules (none: list the library)")
+    lr.add_argument("--target", default="loihi2")
+    lr.add_argument("--profile", help="your own chip profile (.toml)")
+    lr.add_argument("--dw", help="a custom two-factor rule as a Lava string, e.g. 'x0*y1 - y0*x1'")
+    lr.add_argument("-o", "--out", help="artifact folder to write (listings, Lava module)")
+    lr.set_defaults(func=_rules)
 
     g = sub.add_parser("targets", help="list the chip profiles")
     g.set_defaults(func=_targets)
