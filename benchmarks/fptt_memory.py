@@ -10,18 +10,25 @@ Two figures per run:
 
 - ``peak dRSS``: peak RSS during the training steps minus the RSS just before the first one
   (the kernel's peak mark is reset there through ``/proc/self/clear_refs``; the input tensor,
-  T x 64 x 700 float32, is allocated before and so excluded, as in training.md section 4.3);
+  T x 64 x 700 float32, is allocated before and so excluded, as in training.md section 4.3).
+  Each run gets ``MALLOC_MMAP_THRESHOLD_=131072`` (unless ``--glibc-default``): glibc then
+  serves blocks of 128 KiB and more with ``mmap`` and returns them to the system on ``free``,
+  so the RSS follows the memory in use. With glibc's default (a threshold that adapts upwards)
+  freed activation buffers stay in the heap and the peak varies from run to run by a few MB
+  (FPTT T = 100 -> 1000 measured +5 % to +15 % over four runs, docs/training.md);
 - ``graph``: bytes of the tensors autograd saves for one backward pass (BPTT: the whole
   sequence; FPTT: one chunk), counted by ``torch.autograd.graph.saved_tensors_hooks``
   (distinct storages): the activation memory that BPTT needs in proportion to T.
 
     python benchmarks/fptt_memory.py [--Ts 100,400,1000] [--chunk-steps 10] [--iters 2]
+                                     [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -29,6 +36,7 @@ import sys
 import time
 
 N_IN, N_HID, N_OUT, BATCH = 700, 256, 20, 64
+MMAP_ENV, MMAP_THRESHOLD_BYTES = "MALLOC_MMAP_THRESHOLD_", 131072
 
 
 def _status_mb(field: str) -> float:
@@ -49,14 +57,14 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def child(mode: str, steps: int, chunk_steps: int, iters: int) -> dict:
+def child(mode: str, steps: int, chunk_steps: int, iters: int, threads: int) -> dict:
     import torch
 
     from snn_deploy.train import LI, LIF, SpikingNetwork
     from snn_deploy.train.algorithms import FPTT, bptt_step, chunked_step
     from snn_deploy.train.losses import get_readout
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = SpikingNetwork(
         [
@@ -122,12 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--Ts", default="100,400,1000")
     ap.add_argument("--chunk-steps", type=int, default=10)
     ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads in each run")
+    ap.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help=f"keep glibc's default allocator settings (no {MMAP_ENV}={MMAP_THRESHOLD_BYTES})",
+    )
     ap.add_argument("--child", nargs=2, metavar=("MODE", "T"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(child(a.child[0], int(a.child[1]), a.chunk_steps, a.iters)))
+        print(json.dumps(child(a.child[0], int(a.child[1]), a.chunk_steps, a.iters, a.threads)))
         return 0
     steps = [int(t) for t in a.Ts.split(",")]
+    env = dict(os.environ)
+    if not a.glibc_default:
+        env.setdefault(MMAP_ENV, str(MMAP_THRESHOLD_BYTES))
     rows = []
     for mode in ("bptt", "fptt"):
         for t in steps:
@@ -141,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                 str(a.chunk_steps),
                 "--iters",
                 str(a.iters),
+                "--threads",
+                str(a.threads),
             ]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
             print(

@@ -163,3 +163,44 @@ def test_fit_is_deterministic_and_checks_its_arguments(task):
         fit(net, task.x_train, task.y_train, algorithm="fptt", **args)
     with pytest.raises(ModelError, match=r"y_train must have shape \(128,\), got \(127,\)"):
         fit(net, task.x_train, task.y_train[:-1], **args)
+
+
+def saved_bytes_per_backward(algorithm: str, steps: int) -> int:
+    """Largest total of the tensors autograd saves for one backward pass (distinct tensors, by
+    their own bytes: a saved chunk of the input is a view of the whole input)."""
+    torch.manual_seed(0)
+    net = SpikingNetwork([LIF(40, 32, beta=0.9, recurrent=True), LI(32, 4, beta=0.9)])
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    x = (torch.rand(steps, 8, 40, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    seen, sizes = set(), [0]
+
+    def pack(t):
+        key = (t.data_ptr(), t.numel() * t.element_size())
+        if key not in seen:
+            seen.add(key)
+            sizes[-1] += key[1]
+        return t
+
+    def step_then_count(original=opt.step):
+        original()
+        seen.clear()
+        sizes.append(0)
+
+    opt.step = step_then_count
+    readout = get_readout("last_membrane")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        if algorithm == "bptt":
+            bptt_step(net, opt, x, y, readout)
+        else:
+            chunked_step(net, opt, x, y, readout, 5, fptt=FPTT(net.parameters()))
+    return max(sizes)
+
+
+def test_fptt_activation_memory_is_flat_in_t_and_bptt_grows():
+    """benchmarks/fptt_memory.py measures peak RSS at T = 100..1000; here the same autograd
+    figure on a small network: FPTT saves one chunk, BPTT the whole sequence."""
+    bptt = [saved_bytes_per_backward("bptt", t) for t in (20, 80)]
+    fptt = [saved_bytes_per_backward("fptt", t) for t in (20, 80)]
+    assert fptt[0] > 0 and fptt[1] == fptt[0], fptt
+    assert bptt[1] > 3 * bptt[0], bptt

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from snn_deploy.frontend import import_model
@@ -52,8 +53,16 @@ def test_example_script(tmp_path, capsys):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     args = ["--mode", "row", "--epochs", "1", "--hidden", "8", "--chunk-steps", "4", "--quiet"]
+    args += ["--seeds", "0,1"]
     assert example.main([*args, "--out", str(tmp_path / "m.pt")]) == 0
     out = capsys.readouterr().out
     results = json.loads(out[: out.rindex("}") + 1])
     assert set(results) == {"bptt", "fptt"} and "BPTT - FPTT:" in out
     assert results["fptt"]["chunk_steps"] == 4 and (tmp_path / "m.pt").is_file()
+    for algorithm in ("bptt", "fptt"):
+        per_seed = results[algorithm]["per_seed"]
+        assert set(per_seed) == {"0", "1"}
+        assert results[algorithm]["float_test_accuracy"] == pytest.approx(
+            sum(per_seed.values()) / 2
+        )
+    assert "mean over seeds 0,1" in out

@@ -6,7 +6,7 @@ section 4.3). The kernels here run the forward loop without building a graph, ke
 backward needs (the voltage before reset and the spikes, ``[T, B, N]`` each), and run a
 hand-written backward loop. They compute exactly the equations of the layers in
 :mod:`snn_deploy.train.neurons` (forward bit-identical to their autograd implementation) and
-their gradients (``tests/train/test_kernels.py`` checks them against autograd and against finite
+their gradients (``tests/train/test_neurons.py`` checks them against autograd and against finite
 differences of the smooth relaxation).
 
 Forward, per step t, with ``c[t]`` the input current already projected (``W x[t]``)::
