@@ -97,18 +97,20 @@ def emulate(
     backend: str = "emulator",
     samples: int | None = None,
     save: bool = True,
+    readout: str = "auto",
 ) -> EmulationSummary:
     """Run a compiled model on data in the float reference and bit-accurately as integers.
 
     ``backend="emulator"`` uses snn-deploy's emulator; ``"lava"`` runs Lava 0.10.0 in
     ``.venv-lava`` and verifies that it agrees with the emulator on every spike and final state.
     With ``save``, the result is written to ``emulation.json`` in the folder and the reports are
-    re-rendered with its activity plots.
+    re-rendered with its activity plots. ``readout`` picks how the class is read from the output
+    layer (:data:`snn_deploy.emulation.READOUTS`).
     """
     manifest, profile, net, qnet = load_artifacts(folder)
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     mapping = json.loads((Path(folder) / "mapping.json").read_text())
-    summary = compare(net, qnet, profile, inputs, labels, desc, backend, mapping)
+    summary = compare(net, qnet, profile, inputs, labels, desc, backend, mapping, readout)
     if save:
         folder = Path(folder)
         write_json_atomic(folder / "emulation.json", summary.record())

@@ -79,6 +79,7 @@ def _emulate(args) -> int:
         backend=args.backend,
         samples=args.samples,
         save=not args.no_save,
+        readout=args.readout,
     )
     print(summary.format())
     if args.json:
@@ -239,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default="digits", help="'digits' or an .npz file with x (and y)")
     e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
     e.add_argument("--samples", type=int, help="use only the first N samples")
+    e.add_argument(
+        "--readout",
+        choices=("auto", "count", "mean_voltage", "last_voltage", "max_voltage"),
+        default="auto",
+        help="how the class is read from the output layer (auto: spike count for a spiking "
+        "output, mean voltage for a non-spiking readout); use the rule the model was trained with",
+    )
     e.add_argument("--json", help="also write the summary to this JSON file")
     e.add_argument(
         "--no-save",

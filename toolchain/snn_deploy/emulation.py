@@ -98,6 +98,14 @@ class EmulationSummary:
         return {"format": "snn-deploy/emulation", "version": 1, **self.to_dict()}
 
 
+VOLTAGE_READOUTS = {
+    "mean_voltage": lambda v: v.mean(1),
+    "last_voltage": lambda v: v[:, -1],
+    "max_voltage": lambda v: v.max(1),
+}
+READOUTS = ("auto", "count", *VOLTAGE_READOUTS)
+
+
 def compare(
     net,
     qnet,
@@ -107,14 +115,25 @@ def compare(
     desc: str,
     backend: str = "emulator",
     mapping: dict | None = None,
+    readout: str = "auto",
 ) -> EmulationSummary:
     """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them; with the
-    ``mapping`` (``mapping.json``), the activity includes inter-core traffic."""
+    ``mapping`` (``mapping.json``), the activity includes inter-core traffic.
+
+    ``readout`` is how a class is read from the output layer (:data:`READOUTS`): ``count``
+    (most spikes), ``mean_voltage``, ``last_voltage`` or ``max_voltage`` of a non-spiking
+    readout; ``auto`` is ``count`` for a spiking output and ``mean_voltage`` otherwise. Use the
+    rule the model was trained with (``fit(..., readout="last_membrane")``: ``last_voltage``).
+    """
     from snn_deploy.backends.emulator import run
     from snn_deploy.ir.simulate import simulate
 
     if backend not in ("emulator", "lava"):
         raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
+    if readout not in READOUTS:
+        raise InputFileError(
+            f"unknown readout {readout!r}", hint=f"use --readout {'|'.join(READOUTS)}"
+        )
     n, steps = next(iter(inputs.values())).shape[:2]
     shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
     timing = ChipTiming(
@@ -156,18 +175,32 @@ def compare(
     if labels is not None:
         out = qnet.population(qnet.outputs[0])
         window = slice(out.shift_steps, out.shift_steps + steps)
-        if out.spiking:  # class = most output spikes
+        rule = readout if readout != "auto" else ("count" if out.spiking else "mean_voltage")
+        if rule == "count":  # class = most output spikes
+            if not out.spiking:
+                raise InputFileError(
+                    f"--readout count needs a spiking output layer; '{out.name}' does not spike",
+                    hint="use --readout mean_voltage, last_voltage or max_voltage",
+                )
             f_score = ref.spikes[out.name][:, window].sum(1)
             i_score = result.spikes[out.name][:, window].sum(1)
-        else:  # class = highest mean voltage of the readout (emulator's trace: see notes)
-            f_score = ref.voltage[out.name][:, window].mean(1)
-            i_score = emu.voltage[out.name][:, window].mean(1)
+        else:  # class from the readout's voltage (emulator's trace: see notes)
+            if out.spiking:
+                raise InputFileError(
+                    f"--readout {rule} needs a non-spiking readout; '{out.name}' spikes",
+                    hint="use --readout count",
+                )
+            reduce = VOLTAGE_READOUTS[rule]
+            f_score = reduce(ref.voltage[out.name][:, window])
+            i_score = reduce(emu.voltage[out.name][:, window])
             if backend == "lava":
                 notes.append(
                     "Lava returns the readout's final v only; the accuracy uses the "
                     "emulator's voltage trace, verified equal to Lava in spikes and "
                     "final state"
                 )
+        what = "spike count" if rule == "count" else rule.replace("_", " ")
+        notes.append(f"class = argmax of the output layer's {what} (--readout {rule})")
         float_acc = float(np.mean(f_score.argmax(1) == labels))
         int_acc = float(np.mean(i_score.argmax(1) == labels))
     events = {}

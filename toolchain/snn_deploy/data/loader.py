@@ -63,4 +63,15 @@ def load_inputs(
     if samples:
         x = x[:samples]
         y = None if y is None else y[:samples]
+    if x.dtype != bool:
+        bad = ~np.isin(x, (0, 1))
+        if bad.any():
+            sample, step, unit = (int(i[0]) for i in np.nonzero(bad))
+            raise ModelError(
+                f"{path}: x holds {int(bad.sum()):,} value(s) that are not spikes (0 or 1), "
+                f"first x[{sample}, {step}, {unit}] = {x[sample, step, unit].item():g}; the chip's "
+                "inputs are spikes and snn-deploy does not binarize analog data silently",
+                hint="encode analog inputs as spikes (snn_deploy.data.rate_encode, "
+                "delta_encode, latency_encode) and train the model on that encoding",
+            )
     return {port.name: x.astype(bool)}, y, str(path)
