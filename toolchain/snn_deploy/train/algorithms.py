@@ -40,6 +40,7 @@ ALGORITHMS = ("bptt", "tbptt", "fptt")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamax": torch.optim.Adamax}
 FPTT_FORMS = ("paper", "code")
 CHUNK_LOSSES = ("end", "every_step")
+CHUNK_WEIGHTS = ("linear", "last")
 
 
 class FPTT:
@@ -161,24 +162,35 @@ def chunked_step(
     rate_reg: dict | None = None,
     clip_grad: float | None = None,
     chunk_loss: str = "end",
+    chunk_weights: str = "linear",
 ) -> tuple[float, torch.Tensor]:
     """TBPTT (``fptt=None``) or FPTT over one time-major batch, one update per chunk; returns
     ``(mean weighted chunk loss, logits after the last chunk)``.
 
     ``chunk_loss="end"``: chunk k of K is scored by ``((k + 1) / K) CE(logits at its end)``;
     ``"every_step"``: by the mean over its steps t of ``((t + 1) / T) CE(logits after step t)``
-    (sFPTT's per-step loss, with an update every chunk)."""
+    (sFPTT's per-step loss, with an update every chunk). ``chunk_weights="last"`` (with
+    ``"end"``) scores only the last chunk (weight 1; earlier chunks' updates see only the FPTT
+    regularizer), the terminal loss BPTT sees."""
     steps = x.shape[0]
     num_chunks = math.ceil(steps / chunk_steps)
     if chunk_loss not in CHUNK_LOSSES:
         raise ModelError(f"unknown chunk_loss {chunk_loss!r}; use one of {', '.join(CHUNK_LOSSES)}")
+    if chunk_weights not in CHUNK_WEIGHTS:
+        raise ModelError(
+            f"unknown chunk_weights {chunk_weights!r}; use one of {', '.join(CHUNK_WEIGHTS)}"
+        )
     state, acc, logits, total, done = None, None, None, 0.0, 0
     for k, x_chunk in enumerate(x.split(chunk_steps, dim=0)):
         run = model.run(x_chunk, state)
         state = [{n: t.detach() for n, t in s.items()} for s in run.state]
         if chunk_loss == "end":
             logits, acc = readout.stream(acc, run.output)
-            loss = ((k + 1) / num_chunks) * F.cross_entropy(logits, y)
+            if chunk_weights == "linear":
+                weight = (k + 1) / num_chunks
+            else:
+                weight = 1.0 if k == num_chunks - 1 else 0.0
+            loss = weight * F.cross_entropy(logits, y)
         else:
             per_step, acc = readout.stream_steps(acc, run.output)
             length = per_step.shape[0]
@@ -250,6 +262,7 @@ def fit(
     fptt_form: str = "paper",
     fptt_average_each_epoch: bool = False,
     chunk_loss: str = "end",
+    chunk_weights: str = "linear",
     clip_grad: float | None = None,
     rate_reg: dict | None = None,
     lr_schedule: str | None = None,
@@ -326,6 +339,7 @@ def fit(
                     rate_reg=rate_reg,
                     clip_grad=clip_grad,
                     chunk_loss=chunk_loss,
+                    chunk_weights=chunk_weights,
                 )
             total_loss += loss * len(idx)
             correct += int((logits.argmax(dim=1) == yb).sum())
