@@ -124,6 +124,31 @@ def labels(y, n: int, num_classes: int, what: str = "y") -> torch.Tensor:
     return y
 
 
+def log_epoch(history, epoch, epochs, total_loss, correct, n, val_accuracy, start, on_epoch):
+    """Append the epoch's record (loss, train and validation accuracy, seconds) to ``history``
+    and hand it to ``on_epoch``, or log it."""
+    record = {
+        "epoch": epoch,
+        "loss": total_loss / max(n, 1),
+        "train_accuracy": correct / max(n, 1),
+        "val_accuracy": val_accuracy,
+        "seconds": time.perf_counter() - start,
+    }
+    history.append(record)
+    if on_epoch is not None:
+        on_epoch(record)
+    else:
+        logger.info(
+            "epoch %d/%d: loss %.4f, train acc %.4f%s, %.1f s",
+            epoch,
+            epochs,
+            record["loss"],
+            record["train_accuracy"],
+            "" if val_accuracy is None else f", val acc {val_accuracy:.4f}",
+            record["seconds"],
+        )
+
+
 def _model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
 
@@ -345,28 +370,8 @@ def fit(
             correct += int((logits.argmax(dim=1) == yb).sum())
         if fptt is not None and fptt_average_each_epoch:
             fptt.load_average()
-        record = {
-            "epoch": epoch,
-            "loss": total_loss / max(n, 1),
-            "train_accuracy": correct / max(n, 1),
-            "val_accuracy": None,
-        }
-        if x_val is not None:
-            record["val_accuracy"] = evaluate(model, x_val, y_val, readout)[0]
-        record["seconds"] = time.perf_counter() - start
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        else:
-            logger.info(
-                "epoch %d/%d: loss %.4f, train acc %.4f%s, %.1f s",
-                epoch,
-                epochs,
-                record["loss"],
-                record["train_accuracy"],
-                "" if record["val_accuracy"] is None else f", val acc {record['val_accuracy']:.4f}",
-                record["seconds"],
-            )
+        val = evaluate(model, x_val, y_val, readout)[0] if x_val is not None else None
+        log_epoch(history, epoch, epochs, total_loss, correct, n, val, start, on_epoch)
     return history
 
 

@@ -21,34 +21,18 @@ import torch
 from torch import nn
 
 from snn_deploy.errors import ModelError
+from snn_deploy.train.algorithms import labels, log_epoch, time_major
 from snn_deploy.train.models import SpikingMLP
 
 logger = logging.getLogger(__name__)
-
-
-def _time_major(x, what: str) -> torch.Tensor:
-    """``[N, T, F]`` (any numeric or bool type) -> float32 ``[T, N, F]``, contiguous."""
-    x = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    if x.ndim != 3:
-        raise ModelError(f"{what} must have shape [samples, steps, features], got {tuple(x.shape)}")
-    return x.to(torch.float32).permute(1, 0, 2).contiguous()
-
-
-def _labels(y, n: int, num_classes: int, what: str) -> torch.Tensor:
-    y = (y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))).to(torch.int64)
-    if y.shape != (n,):
-        raise ModelError(f"{what} must have shape ({n},), got {tuple(y.shape)}")
-    if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ModelError(f"{what} must be class indices in 0..{num_classes - 1}")
-    return y
 
 
 @torch.no_grad()
 def evaluate(model: SpikingMLP, x, y, *, batch_size: int = 512) -> tuple[float, np.ndarray]:
     """Accuracy of ``argmax`` of the output spike counts on ``x`` ``[N, T, F]``, and the counts
     ``[N, n_out]`` (int64)."""
-    xt = _time_major(x, "x")
-    yt = _labels(y, xt.shape[1], model.num_outputs, "y")
+    xt = time_major(x, "x")
+    yt = labels(y, xt.shape[1], model.num_outputs, "y")
     was_training = model.training
     model.eval()
     counts = [
@@ -86,9 +70,9 @@ def train_bptt(
         raise ModelError(
             f"need epochs >= 0, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}"
         )
-    xt = _time_major(x_train, "x_train")
+    xt = time_major(x_train, "x_train")
     n = xt.shape[1]
-    yt = _labels(y_train, n, model.num_outputs, "y_train")
+    yt = labels(y_train, n, model.num_outputs, "y_train")
     if (x_val is None) != (y_val is None):
         raise ModelError("give both x_val and y_val, or neither")
     gen = torch.Generator().manual_seed(seed)
@@ -109,26 +93,6 @@ def train_bptt(
             optimizer.step()
             total_loss += loss.item()
             correct += int((counts.argmax(dim=1) == yt[idx]).sum())
-        record = {
-            "epoch": epoch,
-            "loss": total_loss / n,
-            "train_accuracy": correct / n,
-            "val_accuracy": None,
-        }
-        if x_val is not None:
-            record["val_accuracy"] = evaluate(model, x_val, y_val)[0]
-        record["seconds"] = time.perf_counter() - start
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        else:
-            logger.info(
-                "epoch %d/%d: loss %.4f, train acc %.4f%s, %.1f s",
-                epoch,
-                epochs,
-                record["loss"],
-                record["train_accuracy"],
-                "" if record["val_accuracy"] is None else f", val acc {record['val_accuracy']:.4f}",
-                record["seconds"],
-            )
+        val = evaluate(model, x_val, y_val)[0] if x_val is not None else None
+        log_epoch(history, epoch, epochs, total_loss, correct, n, val, start, on_epoch)
     return history

@@ -97,7 +97,96 @@ def default_layer_names(num_layers: int) -> list[str]:
     return [*hidden, "output"]
 
 
-class SpikingMLP(nn.Module):
+class LayerStack(nn.Module):
+    """What :class:`SpikingMLP` and :class:`~snn_deploy.train.network.SpikingNetwork` share: a
+    named stack of layers on time-major input, chunked running, calibration, the contract check
+    and the checkpoint envelope. Subclasses define ``trace``, ``default_contract``,
+    ``_expected_contract`` and ``_model_entry``."""
+
+    input_name: str
+    names: tuple[str, ...]
+    layers: nn.ModuleList
+
+    @property
+    def num_inputs(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def num_outputs(self) -> int:
+        return self.layers[-1].out_features
+
+    def _as_input(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x)
+        dtype = self.layers[0].fc.weight.dtype
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def run(self, x, state: list | None = None) -> NetworkRun:
+        """Run from ``state`` (one per layer, as returned; zero if None) over ``x``
+        ``[T, B, n_in]``; for chunked training (TBPTT, FPTT)."""
+        x = self._as_input(x)
+        states = state if state is not None else [None] * len(self.layers)
+        new, outs = [], {}
+        for name, layer, st in zip(self.names, self.layers, states, strict=True):
+            x, st = layer.run(x, st)
+            new.append(st)
+            outs[name] = x
+        return NetworkRun(output=x, state=new, layers=outs)
+
+    @torch.no_grad()
+    def calibrate(self, x, batch_size: int = 256) -> dict[str, dict[str, float]]:
+        """Max ``|I|`` and max ``|V|`` (V before reset) per layer over data ``x`` ``[T, B, in]``;
+        the quantizer picks each population's integer scale from these ranges."""
+        x = self._as_input(x)
+        stats = {n: {"max_abs_current": 0.0, "max_abs_voltage": 0.0} for n in self.names}
+        for start in range(0, x.shape[1], batch_size):
+            for name, tr in self.trace(x[:, start : start + batch_size]).items():
+                s = stats[name]
+                s["max_abs_current"] = max(s["max_abs_current"], float(tr.current.abs().max()))
+                s["max_abs_voltage"] = max(s["max_abs_voltage"], float(tr.voltage.abs().max()))
+        return stats
+
+    def _expected_contract(self) -> dict:
+        raise NotImplementedError
+
+    def _model_entry(self) -> dict:
+        raise NotImplementedError
+
+    def check_contract(self, contract: DiscretizationContract) -> None:
+        """Raise ModelError unless ``contract`` describes how this model computes."""
+        for field, value in self._expected_contract().items():
+            if getattr(contract, field) != value:
+                raise ModelError(
+                    f"discretization contract has {field}={getattr(contract, field)!r} but "
+                    f"{type(self).__name__} computes with {field}={value!r}; pass a contract "
+                    f"with {field}={value!r} (or none, to use model.default_contract())"
+                )
+
+    def to_checkpoint(
+        self,
+        *,
+        contract: DiscretizationContract | None = None,
+        data: EncodingSpec | dict | None = None,
+        calibration: dict | None = None,
+        training: dict | None = None,
+    ) -> dict:
+        """The checkpoint dict (module docstring); save it with ``torch.save``."""
+        contract = contract or self.default_contract()
+        self.check_contract(contract)
+        if isinstance(data, EncodingSpec):
+            data = data.to_dict()
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": self._model_entry(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+            "contract": contract.to_metadata(),
+            "data": dict(data or {}),
+            "calibration": {k: dict(v) for k, v in (calibration or {}).items()},
+            "training": dict(training or {}),
+        }
+
+
+class SpikingMLP(LayerStack):
     """Feed-forward stack of :class:`CubaLIF` layers on time-major spikes ``[T, B, in]``.
 
     ``surrogate``, ``surrogate_scale`` and ``detach_reset`` apply to every layer (see
@@ -160,37 +249,12 @@ class SpikingMLP(nn.Module):
         return cls(specs, **kwargs)
 
     # ------------------------------------------------------------------ running
-    @property
-    def num_inputs(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def num_outputs(self) -> int:
-        return self.layers[-1].out_features
-
-    def _as_input(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        dtype = self.layers[0].fc.weight.dtype
-        return x if x.dtype == dtype else x.to(dtype)
-
     def forward(self, x) -> torch.Tensor:
         """Output-layer spikes ``[T, B, n_out]`` for input spikes ``[T, B, n_in]``."""
         x = self._as_input(x)
         for layer in self.layers:
             x = layer(x)
         return x
-
-    def run(self, x, state: list | None = None) -> NetworkRun:
-        """Run from ``state`` (one per layer, as returned; zero if None) over ``x``
-        ``[T, B, n_in]``; for chunked training (TBPTT, FPTT)."""
-        x = self._as_input(x)
-        states = state if state is not None else [None] * len(self.layers)
-        new, outs = [], {}
-        for name, layer, st in zip(self.names, self.layers, states, strict=True):
-            x, st = layer.run(x, st)
-            new.append(st)
-            outs[name] = x
-        return NetworkRun(output=x, state=new, layers=outs)
 
     def layer_spikes(self, x) -> dict[str, torch.Tensor]:
         """Every layer's spikes ``[T, B, size]``, by layer name, in order."""
@@ -216,21 +280,6 @@ class SpikingMLP(nn.Module):
     def predict(self, x) -> torch.Tensor:
         """Predicted class per sample: ``argmax`` of the counts (ties -> lowest index)."""
         return self.counts(x).argmax(dim=1)
-
-    @torch.no_grad()
-    def calibrate(self, x, batch_size: int = 256) -> dict[str, dict[str, float]]:
-        """Max ``|I|`` and max ``|V|`` (V before reset) per layer over data ``x`` ``[T, B, in]``.
-
-        The quantizer picks each population's integer scale from these ranges.
-        """
-        x = self._as_input(x)
-        stats = {n: {"max_abs_current": 0.0, "max_abs_voltage": 0.0} for n in self.names}
-        for start in range(0, x.shape[1], batch_size):
-            for name, tr in self.trace(x[:, start : start + batch_size]).items():
-                s = stats[name]
-                s["max_abs_current"] = max(s["max_abs_current"], float(tr.current.abs().max()))
-                s["max_abs_voltage"] = max(s["max_abs_voltage"], float(tr.voltage.abs().max()))
-        return stats
 
     # ------------------------------------------------------------------ contract
     def reset_mode(self) -> str:
@@ -258,58 +307,30 @@ class SpikingMLP(nn.Module):
             source="snn_deploy.train SpikingMLP: trained in discrete time with these equations",
         )
 
-    def check_contract(self, contract: DiscretizationContract) -> None:
-        """Raise ModelError unless ``contract`` describes how this model computes."""
-        expected = {
+    def _expected_contract(self) -> dict:
+        return {
             "integrator": "euler",
             "reset": self.reset_mode(),
             "reset_delay": False,
             "current_drive": "same_step",
         }
-        for field, value in expected.items():
-            if getattr(contract, field) != value:
-                raise ModelError(
-                    f"discretization contract has {field}={getattr(contract, field)!r} but "
-                    f"SpikingMLP computes with {field}={value!r}; pass a contract with "
-                    f"{field}={value!r} (or none, to use model.default_contract())"
-                )
 
     # ------------------------------------------------------------------ checkpoint
-    def to_checkpoint(
-        self,
-        *,
-        contract: DiscretizationContract | None = None,
-        data: EncodingSpec | dict | None = None,
-        calibration: dict | None = None,
-        training: dict | None = None,
-    ) -> dict:
-        """The version-1 checkpoint dict (module docstring); save it with ``torch.save``."""
-        contract = contract or self.default_contract()
-        self.check_contract(contract)
-        if isinstance(data, EncodingSpec):
-            data = data.to_dict()
+    def _model_entry(self) -> dict:
+        """The version-1 ``model`` entry (module docstring)."""
         return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "model": {
-                "kind": MODEL_KIND,
-                "input_name": self.input_name,
-                "layers": [
-                    {
-                        "name": name,
-                        "in_features": layer.in_features,
-                        "out_features": layer.out_features,
-                        "reset": layer.reset,
-                        "bias": layer.bias is not None,
-                    }
-                    for name, layer in zip(self.names, self.layers, strict=True)
-                ],
-            },
-            "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
-            "contract": contract.to_metadata(),
-            "data": dict(data or {}),
-            "calibration": {k: dict(v) for k, v in (calibration or {}).items()},
-            "training": dict(training or {}),
+            "kind": MODEL_KIND,
+            "input_name": self.input_name,
+            "layers": [
+                {
+                    "name": name,
+                    "in_features": layer.in_features,
+                    "out_features": layer.out_features,
+                    "reset": layer.reset,
+                    "bias": layer.bias is not None,
+                }
+                for name, layer in zip(self.names, self.layers, strict=True)
+            ],
         }
 
     @classmethod

@@ -42,20 +42,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from snn_deploy.data.digits import EncodingSpec
 from snn_deploy.errors import ModelError
 from snn_deploy.ir.contract import METADATA_KEY, RESETS, DiscretizationContract
 from snn_deploy.train.models import (
     DEFAULT_DT_SECONDS,
-    FORMAT,
-    FORMAT_VERSION,
     NIR_OUTPUT_NODE,
     NIR_OUTPUT_NODE_FALLBACK,
+    LayerStack,
     SpikingMLP,
     check_envelope,
     default_layer_names,
 )
-from snn_deploy.train.neurons import LAYER_TYPES, LayerTrace, NetworkRun, SpikingLayer
+from snn_deploy.train.neurons import LAYER_TYPES, LayerTrace, SpikingLayer
 
 MODEL_KIND = "spiking_network"
 MODEL_KEYS = ("kind", "input_name", "layers")
@@ -63,7 +61,7 @@ COMMON_LAYER_KEYS = ("name", "type", "in_features", "out_features", "bias")
 SPIKING_LAYER_KEYS = ("reset", "v_reset", "recurrent")
 
 
-class SpikingNetwork(nn.Module):
+class SpikingNetwork(LayerStack):
     """Feed-forward stack of neuron layers (each may be recurrent) on ``[T, B, in]``.
 
     ``layers`` is a sequence of layers (named ``hidden``, ``hidden2``, ..., ``output`` unless
@@ -95,38 +93,13 @@ class SpikingNetwork(nn.Module):
 
     # ------------------------------------------------------------------ running
     @property
-    def num_inputs(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def num_outputs(self) -> int:
-        return self.layers[-1].out_features
-
-    @property
     def spiking_output(self) -> bool:
         """True when the last layer spikes; False for a non-spiking (LI) readout."""
         return self.layers[-1].spiking
 
-    def _as_input(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        dtype = self.layers[0].fc.weight.dtype
-        return x if x.dtype == dtype else x.to(dtype)
-
     def forward(self, x) -> torch.Tensor:
         """Last layer's output ``[T, B, n_out]`` (spikes, or a readout's voltage)."""
         return self.run(x).output
-
-    def run(self, x, state: list | None = None) -> NetworkRun:
-        """Run from ``state`` (one per layer, as returned; zero if None) over ``x``
-        ``[T, B, n_in]``; for chunked training (TBPTT, FPTT)."""
-        x = self._as_input(x)
-        states = state if state is not None else [None] * len(self.layers)
-        new, outs = [], {}
-        for name, layer, st in zip(self.names, self.layers, states, strict=True):
-            x, st = layer.run(x, st)
-            new.append(st)
-            outs[name] = x
-        return NetworkRun(output=x, state=new, layers=outs)
 
     def layer_outputs(self, x) -> dict[str, torch.Tensor]:
         """Every layer's output ``[T, B, size]``, by layer name, in order."""
@@ -140,19 +113,6 @@ class SpikingNetwork(nn.Module):
             out[name] = tr
             x = tr.spikes if layer.spiking else tr.voltage
         return out
-
-    @torch.no_grad()
-    def calibrate(self, x, batch_size: int = 256) -> dict[str, dict[str, float]]:
-        """Max ``|I|`` and max ``|V|`` (V before reset) per layer over data ``x`` ``[T, B, in]``;
-        the quantizer picks each population's integer scale from these ranges."""
-        x = self._as_input(x)
-        stats = {n: {"max_abs_current": 0.0, "max_abs_voltage": 0.0} for n in self.names}
-        for start in range(0, x.shape[1], batch_size):
-            for name, tr in self.trace(x[:, start : start + batch_size]).items():
-                s = stats[name]
-                s["max_abs_current"] = max(s["max_abs_current"], float(tr.current.abs().max()))
-                s["max_abs_voltage"] = max(s["max_abs_voltage"], float(tr.voltage.abs().max()))
-        return stats
 
     # ------------------------------------------------------------------ contract
     def reset_mode(self) -> str:
@@ -180,9 +140,8 @@ class SpikingNetwork(nn.Module):
             source="snn_deploy.train SpikingNetwork: trained in discrete time with these equations",
         )
 
-    def check_contract(self, contract: DiscretizationContract) -> None:
-        """Raise ModelError unless ``contract`` describes how this model computes."""
-        expected = {
+    def _expected_contract(self) -> dict:
+        return {
             "integrator": "euler",
             "reset": self.reset_mode(),
             "reset_delay": False,
@@ -190,44 +149,16 @@ class SpikingNetwork(nn.Module):
             "current_drive": "same_step",
             "recurrent_delay_steps": 1,
         }
-        for field, value in expected.items():
-            if getattr(contract, field) != value:
-                raise ModelError(
-                    f"discretization contract has {field}={getattr(contract, field)!r} but "
-                    f"SpikingNetwork computes with {field}={value!r}; pass a contract with "
-                    f"{field}={value!r} (or none, to use model.default_contract())"
-                )
 
     # ------------------------------------------------------------------ checkpoint
-    def to_checkpoint(
-        self,
-        *,
-        contract: DiscretizationContract | None = None,
-        data: EncodingSpec | dict | None = None,
-        calibration: dict | None = None,
-        training: dict | None = None,
-    ) -> dict:
-        """The checkpoint dict (module docstring); save it with ``torch.save``."""
-        contract = contract or self.default_contract()
-        self.check_contract(contract)
-        if isinstance(data, EncodingSpec):
-            data = data.to_dict()
+    def _model_entry(self) -> dict:
         return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "model": {
-                "kind": MODEL_KIND,
-                "input_name": self.input_name,
-                "layers": [
-                    {"name": name, **layer.config()}
-                    for name, layer in zip(self.names, self.layers, strict=True)
-                ],
-            },
-            "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
-            "contract": contract.to_metadata(),
-            "data": dict(data or {}),
-            "calibration": {k: dict(v) for k, v in (calibration or {}).items()},
-            "training": dict(training or {}),
+            "kind": MODEL_KIND,
+            "input_name": self.input_name,
+            "layers": [
+                {"name": name, **layer.config()}
+                for name, layer in zip(self.names, self.layers, strict=True)
+            ],
         }
 
     @classmethod
