@@ -56,6 +56,7 @@ bench: venv lava-env
 	$(PY) benchmarks/emulator_vs_lava.py
 	$(PY) benchmarks/train_vs_snntorch.py
 	$(PY) benchmarks/fptt_memory.py
+	$(PY) benchmarks/map_1m_neurons.py
 
 lint: venv
 	$(PY) -m ruff check toolchain tests benchmarks examples
