@@ -535,6 +535,24 @@ def _check_state_dict(state: dict, layers: list[dict], bad: ErrorFactory) -> Non
             expected[f"layers.{k}.{buf}"] = (entry["name"], (n_out,))
         if entry["bias"]:
             expected[f"layers.{k}.bias"] = (entry["name"], (n_out,))
+    check_state_tensors(
+        state,
+        {
+            key: (
+                shape,
+                f"layer '{layer}' needs {shape}; the weights do not match the layer spec in "
+                "'model.layers'",
+            )
+            for key, (layer, shape) in expected.items()
+        },
+        bad,
+        unexpected_hint="layer specs do not use; check each layer's 'bias' flag",
+    )
+
+
+def check_state_tensors(state: dict, expected: dict, bad: ErrorFactory, unexpected_hint: str):
+    """Exactly the tensors of ``expected`` (key -> (shape, what needs that shape)), each a
+    floating-point tensor, finite and of its shape; else ``bad(message)`` is raised."""
     missing = [k for k in expected if k not in state]
     if missing:
         raise bad(f"state_dict has no tensor {', '.join(map(repr, missing))}; re-save the model")
@@ -542,9 +560,9 @@ def _check_state_dict(state: dict, layers: list[dict], bad: ErrorFactory) -> Non
     if unknown:
         raise bad(
             f"state_dict has unexpected tensor(s) {', '.join(map(repr, unknown))} that the "
-            "layer specs do not use; check each layer's 'bias' flag"
+            + unexpected_hint
         )
-    for key, (layer, shape) in expected.items():
+    for key, (shape, needs) in expected.items():
         t = state[key]
         if not isinstance(t, torch.Tensor):
             raise bad(f"state_dict entry '{key}' is a {type(t).__name__}, not a tensor")
@@ -559,7 +577,4 @@ def _check_state_dict(state: dict, layers: list[dict], bad: ErrorFactory) -> Non
                 f"tensor '{key}' has {n_inf} infinite value(s); retrain or fix the checkpoint"
             )
         if tuple(t.shape) != shape:
-            raise bad(
-                f"tensor '{key}' has shape {tuple(t.shape)} but layer '{layer}' needs "
-                f"{shape}; the weights do not match the layer spec in 'model.layers'"
-            )
+            raise bad(f"tensor '{key}' has shape {tuple(t.shape)} but {needs}")

@@ -51,6 +51,7 @@ from snn_deploy.train.models import (
     LayerStack,
     SpikingMLP,
     check_envelope,
+    check_state_tensors,
     default_layer_names,
 )
 from snn_deploy.train.neurons import LAYER_TYPES, LayerTrace, SpikingLayer
@@ -307,34 +308,17 @@ def _model_from_entry(model: dict, bad, training: dict) -> SpikingNetwork:
 
 def _check_state_dict(state: dict, model: SpikingNetwork, bad) -> None:
     """Exactly the tensors ``model`` has, each floating point, finite and of its shape."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = [k for k in expected if k not in state]
-    if missing:
-        raise bad(f"state_dict has no tensor {', '.join(map(repr, missing))}; re-save the model")
-    unknown = [k for k in state if k not in expected]
-    if unknown:
-        raise bad(
-            f"state_dict has unexpected tensor(s) {', '.join(map(repr, unknown))} that the "
-            "layer entries do not use; check each layer's 'type', 'bias' and 'recurrent'"
-        )
-    for key, shape in expected.items():
-        t = state[key]
-        if not isinstance(t, torch.Tensor):
-            raise bad(f"state_dict entry '{key}' is a {type(t).__name__}, not a tensor")
-        if not t.is_floating_point():
-            raise bad(f"tensor '{key}' has dtype {t.dtype}, expected a floating-point tensor")
-        n_nan = int(torch.isnan(t).sum())
-        if n_nan:
-            raise bad(f"tensor '{key}' has {n_nan} NaN value(s); retrain or fix the checkpoint")
-        n_inf = int(torch.isinf(t).sum())
-        if n_inf:
-            raise bad(
-                f"tensor '{key}' has {n_inf} infinite value(s); retrain or fix the checkpoint"
-            )
-        if tuple(t.shape) != shape:
-            raise bad(
-                f"tensor '{key}' has shape {tuple(t.shape)} but the layer entry needs {shape}"
-            )
+    expected = {
+        k: (tuple(v.shape), f"the layer entry needs {tuple(v.shape)}")
+        for k, v in model.state_dict().items()
+    }
+    check_state_tensors(
+        state,
+        expected,
+        bad,
+        unexpected_hint="layer entries do not use; check each layer's 'type', 'bias' and "
+        "'recurrent'",
+    )
 
 
 MODEL_KINDS: dict[str, type] = {"spiking_mlp": SpikingMLP, MODEL_KIND: SpikingNetwork}
