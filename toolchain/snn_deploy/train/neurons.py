@@ -387,12 +387,18 @@ class _LIFFamily(SpikingLayer):
         if alpha is None:
             i = torch.zeros_like(v)
         spikes = torch.stack(spikes)
-        tr = None
-        if record:
-            tr = LayerTrace(
-                spikes=spikes, current=torch.stack(currents), voltage=torch.stack(voltages)
-            )
+        tr = _stacked_trace(spikes, currents, voltages) if record else None
         return spikes, {"i": i, "v": v, "s": s}, tr
+
+
+def _stacked_trace(spikes, currents: list, voltages: list, adaptation: list | None = None):
+    """The :class:`LayerTrace` of a step loop's per-step lists (spikes already stacked)."""
+    return LayerTrace(
+        spikes=spikes,
+        current=torch.stack(currents),
+        voltage=torch.stack(voltages),
+        adaptation=None if adaptation is None else torch.stack(adaptation),
+    )
 
 
 class LIF(_LIFFamily):
@@ -599,14 +605,7 @@ class ALIF(SpikingLayer):
             v = self._reset(v, s, self.threshold)
             spikes.append(s)
         spikes = torch.stack(spikes)
-        tr = None
-        if record:
-            tr = LayerTrace(
-                spikes=spikes,
-                current=torch.stack(currents),
-                voltage=torch.stack(voltages),
-                adaptation=torch.stack(adaptation),
-            )
+        tr = _stacked_trace(spikes, currents, voltages, adaptation) if record else None
         return spikes, {"v": v, "a": a, "s": s}, tr
 
     def nir_neuron(self, name: str, dt: float) -> nir.NIRNode:
@@ -699,14 +698,7 @@ class LTC(SpikingLayer):
             u = self._reset(u, s, self.threshold)
             spikes.append(s)
         spikes = torch.stack(spikes)
-        tr = None
-        if record:
-            tr = LayerTrace(
-                spikes=spikes,
-                current=torch.stack(currents),
-                voltage=torch.stack(voltages),
-                adaptation=torch.stack(adaptation),
-            )
+        tr = _stacked_trace(spikes, currents, voltages, adaptation) if record else None
         return spikes, {"v": u, "a": h, "s": s}, tr
 
     def nir_neuron(self, name: str, dt: float) -> nir.NIRNode:
