@@ -66,6 +66,38 @@ def lava_unavailable_reason() -> str | None:
     return None
 
 
+def exchange(
+    runner: Path, header: dict, arrays: dict, workdir: Path, timeout_s: float, what: str
+) -> tuple[dict, list]:
+    """Write ``header`` and ``arrays`` to ``workdir/job.npz``, run ``runner`` on it in
+    ``.venv-lava`` (working directory ``workdir``: Lava writes logs and caches there) and return
+    the arrays of ``result.npz`` and the runner's timings; a failure is one BackendError with
+    the end of the runner's output."""
+    arrays = {**arrays, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    job_path, out_path = workdir / "job.npz", workdir / "result.npz"
+    np.savez(job_path, **arrays)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        proc = subprocess.run(
+            [str(lava_python()), str(runner), str(job_path), str(out_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            cwd=workdir,
+        )
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"Lava did not finish within {timeout_s:.0f} s") from None
+    if proc.returncode != 0 or not out_path.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise BackendError(
+            f"{what} failed (exit code {proc.returncode}):\n    " + "\n    ".join(tail)
+        )
+    with np.load(out_path, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    return out, json.loads(bytes(out.pop("header")).decode())["timings"]
+
+
 def run_lava(jobs: list[LavaJob], timeout_s: float = 1800) -> tuple[list[EmulationResult], list]:
     """Run every job in Lava; returns one result per job and the runner's timings."""
     reason = lava_unavailable_reason()
@@ -76,30 +108,8 @@ def run_lava(jobs: list[LavaJob], timeout_s: float = 1800) -> tuple[list[Emulati
         net, layout = _encode(job, f"net{i}_", arrays)
         header["networks"].append(net)
         layouts.append(layout)
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with tempfile.TemporaryDirectory(prefix="snn-deploy-lava-") as tmp:
-        job_path, out_path = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
-        np.savez(job_path, **arrays)
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        try:
-            proc = subprocess.run(
-                [str(lava_python()), str(RUNNER), str(job_path), str(out_path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                cwd=tmp,  # Lava writes logs and caches into the working directory
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendError(f"Lava did not finish within {timeout_s:.0f} s") from None
-        if proc.returncode != 0 or not out_path.is_file():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
-            raise BackendError(
-                f"the Lava runner failed (exit code {proc.returncode}):\n    " + "\n    ".join(tail)
-            )
-        with np.load(out_path, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-    timings = json.loads(bytes(out.pop("header")).decode())["timings"]
+        out, timings = exchange(RUNNER, header, arrays, Path(tmp), timeout_s, "the Lava runner")
     results = [
         _decode(job, layout, f"net{i}_", out)
         for i, (job, layout) in enumerate(zip(jobs, layouts, strict=True))

@@ -8,16 +8,13 @@ job's temporary folder, so what Lava runs is exactly what an artifact ships.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.backends.lava.bridge import lava_python, lava_unavailable_reason
+from snn_deploy.backends.lava.bridge import exchange, lava_unavailable_reason
 from snn_deploy.errors import BackendError, ModelError
 from snn_deploy.learning.emit import lava_module_source, write_lava_package
 from snn_deploy.learning.network import PlasticNetwork
@@ -65,30 +62,9 @@ def run_lava_learning(
         source = lava_module_source(rules, neurons, decay_bits=decay_bits, trace_max=trace_max)
         write_lava_package(Path(tmp) / "emitted", PACKAGE, MODULE, source)
         header["module"] = {"path": str(Path(tmp) / "emitted"), "name": f"{PACKAGE}.{MODULE}"}
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        job_path, out_path = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
-        np.savez(job_path, **arrays)
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        try:
-            proc = subprocess.run(
-                [str(lava_python()), str(RUNNER), str(job_path), str(out_path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                cwd=tmp,
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendError(f"Lava did not finish within {timeout_s:.0f} s") from None
-        if proc.returncode != 0 or not out_path.is_file():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
-            raise BackendError(
-                f"the Lava learning runner failed (exit code {proc.returncode}):\n    "
-                + "\n    ".join(tail)
-            )
-        with np.load(out_path, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-    timings = json.loads(bytes(out.pop("header")).decode())["timings"]
+        out, timings = exchange(
+            RUNNER, header, arrays, Path(tmp), timeout_s, "the Lava learning runner"
+        )
     return [_decode(i, job, out, timings[i]) for i, job in enumerate(jobs)]
 
 

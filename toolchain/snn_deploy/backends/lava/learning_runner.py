@@ -28,7 +28,6 @@ RESULT.npz: ``net{i}_spikes_{pop}`` (size, steps) int8, ``net{i}_plastic_{conn}_
 """
 
 import importlib
-import json
 import os
 import sys
 import time
@@ -158,25 +157,17 @@ def run_network(net, arrays, prefix, module, workdir):
 
 
 def main(argv):
-    job_path, out_path = argv[1], argv[2]
-    with np.load(job_path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    header = json.loads(bytes(arrays.pop("header")).decode())
-    workdir = os.path.dirname(os.path.abspath(out_path))
-    sys.path.insert(0, header["module"]["path"])
-    module = importlib.import_module(header["module"]["name"])
-    results, timings = {}, []
-    for i, net in enumerate(header["networks"]):
-        prefix = f"net{i}_"
-        out, timing = run_network(net, arrays, prefix, module, workdir)
-        for k, v in out.items():
-            results[prefix + k] = v
-        timings.append(timing)
-    results["header"] = np.frombuffer(json.dumps({"timings": timings}).encode(), dtype=np.uint8)
-    tmp = out_path + ".part.npz"
-    np.savez(tmp, **results)
-    os.replace(tmp, out_path)
-    return 0
+    from runner import serve  # next to this file (on sys.path above)
+
+    workdir = os.path.dirname(os.path.abspath(argv[2]))
+
+    def run_one(net, arrays, prefix, header):
+        if header["module"]["path"] not in sys.path:
+            sys.path.insert(0, header["module"]["path"])
+        module = importlib.import_module(header["module"]["name"])
+        return run_network(net, arrays, prefix, module, workdir)
+
+    return serve(argv, run_one)
 
 
 if __name__ == "__main__":

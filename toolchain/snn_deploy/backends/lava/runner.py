@@ -148,7 +148,10 @@ def run_network(net, arrays, prefix):
     return out, timing
 
 
-def main(argv):
+def serve(argv, run_one):
+    """Read JOB.npz (``argv[1]``), run each network of its header with
+    ``run_one(net, arrays, prefix, header) -> (arrays, timing)`` and write RESULT.npz
+    (``argv[2]``) atomically, with the timings in its ``header``."""
     job_path, out_path = argv[1], argv[2]
     with np.load(job_path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -156,17 +159,19 @@ def main(argv):
     results, timings = {}, []
     for i, net in enumerate(header["networks"]):
         prefix = f"net{i}_"
-        out, timing = run_network(net, arrays, prefix)
+        out, timing = run_one(net, arrays, prefix, header)
         for k, v in out.items():
             results[prefix + k] = v
         timings.append(timing)
     results["header"] = np.frombuffer(json.dumps({"timings": timings}).encode(), dtype=np.uint8)
     tmp = out_path + ".part.npz"
     np.savez(tmp, **results)
-    import os
-
     os.replace(tmp, out_path)
     return 0
+
+
+def main(argv):
+    return serve(argv, lambda net, arrays, prefix, header: run_network(net, arrays, prefix))
 
 
 if __name__ == "__main__":
