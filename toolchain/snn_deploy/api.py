@@ -253,9 +253,7 @@ def emit_rules(
         raise InputFileError("no learning rule given", hint=f"one of: {', '.join(sorted(lib))}")
     for rule, neuron in entries.values():
         require_runnable(rule, profile, neuron=neuron)
-    bits = getattr(profile.numerics, "decay_bits", None)
-    extra = {} if bits is None else {"decay_bits": bits}
-    listings = {n: render_listing(r, nr, profile, **extra) for n, (r, nr) in entries.items()}
+    listings = {n: render_listing(r, nr, profile) for n, (r, nr) in entries.items()}
     if out is not None:
         staging = StagingDir(out)
         try:

@@ -74,9 +74,13 @@ def render_listing(
     neuron: NeuronProgram | None = None,
     profile=None,
     *,
-    decay_bits: int = 12,
+    decay_bits: int | None = None,
 ) -> str:
-    """The program listing of ``rule`` (and of its post neuron's program) for ``profile``."""
+    """The program listing of ``rule`` (and of its post neuron's program) for ``profile``;
+    the neuron program's decays use ``decay_bits`` (default: the profile's, else 12)."""
+    if decay_bits is None:
+        decay_bits = getattr(getattr(profile, "numerics", None), "decay_bits", None)
+        decay_bits = 12 if decay_bits is None else decay_bits
     engine = DEFAULT_LOIHI2 if profile is None else getattr(profile, "learning", None)
     target = "Lava 0.10.0 learning engine" if profile is None else profile.chip.title
     mode = "three-factor" if rule.three_factor else "two-factor"
@@ -132,11 +136,7 @@ def write_learning_artifact(
     written = []
     for name, (rule, neuron) in entries.items():
         p = out_dir / f"{name}.txt"
-        # targets without a learning engine (SpiNNaker) have no decay_bits; their listing
-        # stops before the neuron program
-        bits = getattr(profile.numerics, "decay_bits", None)
-        extra = {} if bits is None else {"decay_bits": bits}
-        p.write_text(render_listing(rule, neuron, profile, **extra))
+        p.write_text(render_listing(rule, neuron, profile))
         written.append(p)
     meta = {name: rule.to_dict() for name, (rule, _) in entries.items()}
     p = out_dir / "rules.json"
