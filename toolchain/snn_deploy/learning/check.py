@@ -28,7 +28,7 @@ from snn_deploy.learning.engine import (
     factor_value_range,
 )
 from snn_deploy.learning.microcode import NeuronProgram
-from snn_deploy.learning.program import ENGINE_FACTORS, Product, Program
+from snn_deploy.learning.program import Product, Program
 from snn_deploy.learning.rule import LearningRule
 
 LOCALITY_KEY = "learning-engine locality (docs/learning.md)"
@@ -326,7 +326,3 @@ def require_runnable(rule: LearningRule, profile=None, *, neuron=None, layer=Non
             f"{len(violations)} problem(s)",
         )
     return rule
-
-
-def engine_variables() -> tuple[str, ...]:
-    return ENGINE_FACTORS

@@ -99,10 +99,6 @@ def s1615_from_float(x) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float64) * S1615_ONE).astype(np.int64)
 
 
-def s1615_to_float(bits) -> np.ndarray:
-    return np.asarray(bits, dtype=np.float64) / S1615_ONE
-
-
 def mul_accum(a, b) -> np.ndarray:
     """``accum * accum`` as GCC compiles it for the ARM968 (ARMv5TE, ARM mode: spinnaker_tools
     ``make/spinnaker_tools.mk`` sets ``THUMB := 0``): ``arm-fixed.md`` ``mulsa3`` emits ``smull``
@@ -311,8 +307,8 @@ def ring_add(entry, weights, num: SpinnakerNumerics) -> tuple[np.ndarray, np.nda
 def weight_scale(shift: int) -> float:
     """``population_vertex.py: __get_weight_scale``: nA -> ring-buffer units,
     ``2**(16 - (shift + 1))``; the host writes ``rint(|w| * scale) & 0xFFFF``
-    (``synapse_dynamics_static.py: get_static_synaptic_data``)."""
-    return float(2.0 ** (15 - shift))
+    (``synapse_dynamics_static.py: get_static_synaptic_data``). Elementwise over arrays."""
+    return np.exp2(15.0 - np.asarray(shift, dtype=np.float64))
 
 
 def shift_for_max_weight(max_weight: float) -> int:

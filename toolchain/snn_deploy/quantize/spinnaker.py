@@ -45,6 +45,7 @@ from snn_deploy.numerics.spinnaker import (
     lif_constants,
     s1615_from_float,
     shift_for_max_weight,
+    weight_scale,
 )
 from snn_deploy.profiles import HardwareProfile
 from snn_deploy.quantize.common import assemble, choose_scale, expected_ranges, finite_max
@@ -282,11 +283,11 @@ def _population(pop, incoming, net, num, profile, calib, headroom, time_step, dt
             total = np.zeros(pop.size)
             for proj in incoming:
                 mag = np.where(signs[proj.name] == sign, np.abs(w_na[proj.name]), 0.0)
-                total += _row_sums(proj.weight, np.rint(mag * 2.0 ** (15 - shift)))
+                total += _row_sums(proj.weight, np.rint(mag * weight_scale(shift)))
             if float(np.max(total, initial=0.0)) <= num.ring_max:
                 break
             shift += 1
-        if shift > MAX_SHIFT or b_max * 2.0 ** (15 - MAX_SHIFT) > num.ring_max:
+        if shift > MAX_SHIFT or b_max * weight_scale(MAX_SHIFT) > num.ring_max:
             violations.append(
                 Violation(
                     pop.name,
@@ -375,13 +376,13 @@ def _weights(proj, w_na, signs, shifts, default_shifts, scale, gain, init, num):
     w = proj.weight.data if sparse else np.asarray(proj.weight)
     shift_of = np.where(signs >= 0, shifts[0], shifts[1])
     default_of = np.where(signs >= 0, default_shifts[0], default_shifts[1])
-    words = np.rint(np.abs(w_na) * 2.0 ** (15 - shift_of))
+    words = np.rint(np.abs(w_na) * weight_scale(shift_of))
     saturated = int(np.count_nonzero(words > num.weight_max))
     words = np.minimum(words, num.weight_max).astype(np.int64)
     q = words * np.where(signs < 0, -1, 1)
     nonzero = w != 0
     zero_mask = nonzero & (words == 0)
-    default_words = np.rint(np.abs(w_na) * 2.0 ** (15 - default_of))
+    default_words = np.rint(np.abs(w_na) * weight_scale(default_of))
     default_mask = nonzero & (default_words == 0)
     default_zeroed = int(np.count_nonzero(default_mask))
     if sparse:
