@@ -239,3 +239,38 @@ def test_construction_errors():
         "beta",
         "threshold",
     }
+
+
+def test_ltc_gate_biases_set_the_rest_time_constants():
+    assert not LTC(3, 4).tau_m.bias.any() and not LTC(3, 4).tau_adp.bias.any()  # sFPTT's zeros
+    layer = LTC(3, 4, tau_m_bias=-1.5, tau_adp_bias=2.0)
+    assert torch.equal(layer.tau_m.bias, torch.full((4,), -1.5))
+    assert torch.equal(layer.tau_adp.bias, torch.full((4,), 2.0))
+    torch.manual_seed(7)
+    spread = LTC(3, 500, tau_m_bias=(-4.0, 0.0), tau_adp_bias=(0.0, 4.0))
+    b_m, b_a = spread.tau_m.bias.detach(), spread.tau_adp.bias.detach()
+    assert -4.0 <= float(b_m.min()) < -3.9 and -0.1 < float(b_m.max()) <= 0.0
+    assert 0.0 <= float(b_a.min()) < 0.1 and 3.9 < float(b_a.max()) <= 4.0
+    # time constants at rest: membrane 1 / sigmoid(b_m), adaptation 1 / (1 - sigmoid(b_a))
+    tau_mem = 1.0 / torch.sigmoid(b_m)
+    tau_adp = 1.0 / (1.0 - torch.sigmoid(b_a))
+    for tau in (tau_mem, tau_adp):
+        assert 2.0 <= float(tau.min()) < 2.2 and 50.0 < float(tau.max()) <= 1.0 + np.exp(4.0)
+    torch.manual_seed(7)
+    again = LTC(3, 500, tau_m_bias=(-4.0, 0.0), tau_adp_bias=(0.0, 4.0))
+    assert torch.equal(again.tau_m.bias, spread.tau_m.bias)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ((0.0, -1.0), r"tau_m_bias needs finite low <= high, got \(0.0, -1.0\)"),
+        ((0.0, float("inf")), "tau_m_bias needs finite low <= high"),
+        (float("nan"), "tau_m_bias must be finite, got nan"),
+        ("-4,0", "tau_m_bias must be a number or a pair"),
+        ((1.0, 2.0, 3.0), "tau_m_bias must be a number or a pair"),
+    ],
+)
+def test_ltc_gate_bias_errors(value, message):
+    with pytest.raises(ModelError, match=message):
+        LTC(3, 4, tau_m_bias=value)

@@ -629,6 +629,26 @@ class ALIF(SpikingLayer):
         )
 
 
+def _init_gate_bias(bias: torch.Tensor, value, what: str) -> None:
+    """Fill a gate bias with ``value`` (a number) or draw it uniformly in ``(low, high)``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not np.isfinite(value):
+            raise ModelError(f"{what} must be finite, got {value}")
+        with torch.no_grad():
+            bias.fill_(float(value))
+        return
+    try:
+        if isinstance(value, str | bytes):
+            raise TypeError
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{what} must be a number or a pair (low, high), got {value!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ModelError(f"{what} needs finite low <= high, got ({low}, {high})")
+    with torch.no_grad():
+        bias.uniform_(low, high)
+
+
 class LTC(SpikingLayer):
     """Liquid-time-constant spiking neuron of FPTT (Yin, Corradi & Bohte 2023; the
     ``byin-cwi/sFPTT`` code, training.md section 1.3). At every step t::
@@ -643,7 +663,17 @@ class LTC(SpikingLayer):
         u[t]    <- u[t] (1 - s[t]) + v_reset s[t]   or   u[t] - threshold s[t]
 
     ``W_m``, ``W_a`` (``tau_m``, ``tau_adp``: ``Linear(2 out, out)``) are learned with the
-    weights; ``threshold`` (b0 = 0.1) and ``adapt`` (1.8) are per-neuron buffers. The sFPTT code's
+    weights; ``threshold`` (b0 = 0.1) and ``adapt`` (1.8) are per-neuron buffers.
+
+    Initialisation: ``W_m``, ``W_a`` Xavier-normal; the gate biases ``b_m``, ``b_a`` set the
+    rest values of the gates and so each neuron's time constants at rest, ``1 / tau_m`` steps
+    for the membrane and ``1 / (1 - tau_a)`` for the adaptation. ``tau_m_bias`` and
+    ``tau_adp_bias`` are a number (every neuron alike; 0, sFPTT's zeros, the default: both
+    time constants 2 steps) or a pair ``(low, high)``: biases drawn uniformly in that range
+    (from torch's global generator), a spread of time constants. ``tau_m_bias=(-4, 0)`` gives
+    membrane time constants ``1 + exp(-b_m)`` from 2 to 56 steps (``ln(tau - 1)`` uniform) and
+    ``tau_adp_bias=(0, 4)`` adaptation time constants over the same range, a spread that
+    covers a 64-step sequence (the sequential-digits recipe; docs/training.md). The sFPTT code's
     per-step batch normalisation of I and the learnable slope of the tau_m sigmoid are left out
     (the slope is redundant with W_m, and per-step statistics cannot run on a chip).
     NIR: a ``LIF`` node with the gate at rest (``tau_m = sigmoid(b_m)``, so ``tau = dt / tau_m``,
@@ -662,6 +692,8 @@ class LTC(SpikingLayer):
         *,
         threshold=0.1,
         adapt=1.8,
+        tau_m_bias: float | tuple[float, float] = 0.0,
+        tau_adp_bias: float | tuple[float, float] = 0.0,
         **kwargs,
     ):
         super().__init__(in_features, out_features, threshold=threshold, **kwargs)
@@ -671,8 +703,8 @@ class LTC(SpikingLayer):
         self.tau_adp = nn.Linear(2 * n, n)
         nn.init.xavier_normal_(self.tau_m.weight)
         nn.init.xavier_normal_(self.tau_adp.weight)
-        nn.init.zeros_(self.tau_m.bias)
-        nn.init.zeros_(self.tau_adp.bias)
+        _init_gate_bias(self.tau_m.bias, tau_m_bias, "tau_m_bias")
+        _init_gate_bias(self.tau_adp.bias, tau_adp_bias, "tau_adp_bias")
 
     @classmethod
     def placeholders(cls) -> dict:
