@@ -1,7 +1,7 @@
 """Pixel-by-pixel digits (T = 64) with a recurrent LTC network: BPTT against FPTT.
 
-    python examples/sequential_digits/train.py                       # BPTT and FPTT, seeds 0, 1, 2
-    python examples/sequential_digits/train.py --jobs 2                 # two runs at a time
+    python examples/sequential_digits/train.py             # BPTT and FPTT, seeds 0..4
+    python examples/sequential_digits/train.py --jobs 2    # two runs at a time
     python examples/sequential_digits/train.py --seeds 0 --algorithms fptt --out m.pt
     python examples/sequential_digits/train.py --validation    # choose settings: 80/20 of train
 
@@ -52,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         help="TBPTT/FPTT chunk length",
     )
     parser.add_argument("--fptt-alpha", type=float, default=SEQUENTIAL_DEFAULTS["fptt_alpha"])
+    parser.add_argument(
+        "--oracle-weight",
+        type=float,
+        default=SEQUENTIAL_DEFAULTS["oracle_weight"],
+        help="weight of the oracle term for TBPTT/FPTT (0: off)",
+    )
     parser.add_argument("--epochs", type=int, default=SEQUENTIAL_DEFAULTS["epochs"])
     parser.add_argument("--hidden", type=int, default=SEQUENTIAL_DEFAULTS["hidden"])
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
     parser.add_argument(
         "--threads",
         type=int,
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 epochs=args.epochs,
                 seed=seed,
                 fptt_alpha=args.fptt_alpha,
+                oracle_weight=args.oracle_weight,
                 validation=args.validation,
             )
             jobs.append((algorithm, kwargs))
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": sum(s["seconds"] for s in mine),
             "chunk_steps": mine[0]["chunk_steps"],
             "fptt_alpha": args.fptt_alpha if algorithm == "fptt" else None,
+            "oracle_weight": mine[0]["oracle_weight"],
             "path": next((s["path"] for s in mine if s["path"]), None),
         }
     print(json.dumps(results, indent=2))

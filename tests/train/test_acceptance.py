@@ -31,22 +31,25 @@ def test_static_digits_reach_97_percent(tmp_path, one_thread):
 
 
 def test_fptt_keeps_up_with_bptt_on_pixel_by_pixel_digits(one_thread):
-    """The sequential-digits recipe (recurrent LTC, T = 64, one pixel per step) trained for 8
-    epochs by BPTT and by FPTT in two chunks of 32 steps. This short run is a smoke version of
-    the full 30-epoch comparison (docs/training.md: within 1.5 points there); after 8 epochs
-    FPTT still lags by a few points, so the margin here is wider."""
+    """The sequential-digits recipe (256 recurrent LTC neurons, T = 64, one pixel per step)
+    trained for 12 epochs by BPTT and by FPTT in two chunks of 32 steps (with the recipe's
+    oracle term), from the same weights on the same batches. A smoke version of the 30-epoch,
+    five-seed comparison that meets the 1.5-point bar (docs/training.md: BPTT 96.50 %, FPTT
+    96.17 %); after 12 epochs FPTT is still catching up (measured: BPTT 91.11 %, FPTT 89.44 %),
+    so the margin here is 4 points."""
     acc = {}
     for algorithm in ("bptt", "fptt"):
         summary = train_sequential_digits(
             mode="pixel",
             algorithm=algorithm,
             chunk_steps=None if algorithm == "bptt" else 32,
-            hidden=128,
-            epochs=8,
+            epochs=12,
             seed=0,
             log=lambda line: None,
         )
-        assert summary["history"][-1]["epoch"] == 8
+        assert summary["history"][-1]["epoch"] == 12
+        assert summary["hidden"] == 256
+        assert summary["oracle_weight"] == (0.0 if algorithm == "bptt" else 0.1)
         acc[algorithm] = summary["float_test_accuracy"]
-    assert min(acc.values()) > 0.5, acc  # chance is 0.1
-    assert acc["fptt"] >= acc["bptt"] - 0.08, acc
+    assert min(acc.values()) > 0.85, acc  # chance is 0.1
+    assert acc["fptt"] >= acc["bptt"] - 0.04, acc

@@ -7,7 +7,14 @@ import torch
 
 from snn_deploy.data.sequences import randman
 from snn_deploy.errors import ModelError
-from snn_deploy.train.algorithms import FPTT, bptt_step, chunked_step, evaluate, fit
+from snn_deploy.train.algorithms import (
+    FPTT,
+    bptt_step,
+    chunked_step,
+    evaluate,
+    fit,
+    uniform_cross_entropy,
+)
 from snn_deploy.train.losses import get_readout
 from snn_deploy.train.network import SpikingNetwork
 from snn_deploy.train.neurons import LI, LIF
@@ -103,6 +110,70 @@ def test_chunks_update_once_each_and_detach_the_state():
     assert len(steps) == 4  # 16 steps in chunks of 5, 5, 5, 1
 
 
+def test_uniform_cross_entropy_is_the_mean_negative_log_probability():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    p = torch.exp(logits) / torch.exp(logits).sum(dim=1, keepdim=True)
+    expected = -torch.log(p).sum(dim=1) / 3
+    torch.testing.assert_close(uniform_cross_entropy(logits), expected)
+    assert float(uniform_cross_entropy(logits)[1]) == pytest.approx(
+        float(torch.log(torch.tensor(3.0)))
+    )
+
+
+def oracle_loss(x, y, readout, chunk_steps, oracle_weight, chunk_loss="end"):
+    """``chunked_step``'s loss at learning rate 0 (the weights never move, so every chunk sees
+    the network it would see in a single pass)."""
+    net = small_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    loss, _ = chunked_step(
+        net, opt, x, y, readout, chunk_steps, oracle_weight=oracle_weight, chunk_loss=chunk_loss
+    )
+    return loss
+
+
+def test_oracle_term_scores_early_chunks_against_the_uniform_distribution():
+    """Chunk k of K pays (1 - (k + 1) / K) * w * CE(uniform, p); the last chunk pays nothing."""
+    x = (torch.rand(12, 6, 12, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    readout = get_readout("last_membrane")
+    with torch.no_grad():
+        first = readout.logits(small_net().run(x[:4]).output)  # logits after chunk 0 of 3
+        second = readout.logits(small_net().run(x[:8]).output)  # after chunk 1
+    extra = (
+        2 / 3 * uniform_cross_entropy(first).mean() + 1 / 3 * uniform_cross_entropy(second).mean()
+    )
+    base = oracle_loss(x, y, readout, 4, 0.0)
+    assert oracle_loss(x, y, readout, 4, 0.25) == pytest.approx(base + 0.25 * float(extra) / 3)
+    # One chunk: no early chunk, so the update is exactly the one without the term.
+    nets = [small_net(), small_net()]
+    for net, w in zip(nets, (0.0, 0.7), strict=True):
+        opt = torch.optim.SGD(net.parameters(), lr=0.5)
+        chunked_step(net, opt, x, y, readout, 12, oracle_weight=w)
+    for pa, pb in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    # Two chunks: the first chunk's update sees the term.
+    nets = [small_net(), small_net()]
+    for net, w in zip(nets, (0.0, 0.7), strict=True):
+        opt = torch.optim.SGD(net.parameters(), lr=0.5)
+        chunked_step(net, opt, x, y, readout, 6, oracle_weight=w)
+    assert not torch.equal(nets[0].layers[0].fc.weight, nets[1].layers[0].fc.weight)
+
+
+def test_oracle_term_every_step_weights_each_step():
+    """With ``chunk_loss="every_step"``: step t pays (1 - (t + 1) / T) * w * CE(uniform, p_t)."""
+    x = (torch.rand(6, 5, 12, generator=torch.Generator().manual_seed(5)) < 0.3).float()
+    y = torch.tensor([0, 1, 2, 0, 1])
+    readout = get_readout("count")
+    with torch.no_grad():
+        per_step, _ = readout.stream_steps(None, small_net().run(x).output)
+    early = (1 - torch.arange(1, 7, dtype=per_step.dtype) / 6)[:, None]
+    u = (early * uniform_cross_entropy(per_step)).mean(dim=1)  # [T]: per-step batch means
+    extra = (u[:3].mean() + u[3:].mean()) / 2  # two chunks of 3 steps, averaged over chunks
+    base = oracle_loss(x, y, readout, 3, 0.0, "every_step")
+    got = oracle_loss(x, y, readout, 3, 0.5, "every_step")
+    assert got == pytest.approx(base + 0.5 * float(extra))
+
+
 @pytest.fixture(scope="module")
 def task():
     return randman(num_classes=4, num_units=20, num_steps=20, samples_per_class=40, seed=0)
@@ -163,6 +234,19 @@ def test_fit_is_deterministic_and_checks_its_arguments(task):
         fit(net, task.x_train, task.y_train, algorithm="fptt", **args)
     with pytest.raises(ModelError, match=r"y_train must have shape \(128,\), got \(127,\)"):
         fit(net, task.x_train, task.y_train[:-1], **args)
+    with pytest.raises(ModelError, match="oracle_weight applies to the chunks of tbptt and fptt"):
+        fit(net, task.x_train, task.y_train, oracle_weight=0.1, **args)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ModelError, match="oracle_weight must be a finite number >= 0"):
+            fit(
+                net,
+                task.x_train,
+                task.y_train,
+                algorithm="fptt",
+                chunk_steps=4,
+                oracle_weight=bad,
+                **args,
+            )
 
 
 def saved_bytes_per_backward(algorithm: str, steps: int) -> int:

@@ -15,6 +15,15 @@ layer.
   regularizer of :class:`FPTT`, updated after every optimizer step (Kag & Saligrama 2021; Yin,
   Corradi & Bohte 2023). Gradient clipping at norm 1 by default, as in sFPTT.
 
+Both chunked algorithms take an optional **oracle term** (``oracle_weight``, default 0: off):
+chunk k of K also pays ``(1 - (k + 1) / K) * oracle_weight * CE(uniform, softmax(logits))``,
+the cross-entropy of its logits against the uniform class distribution, i.e. the mean over
+classes of ``-log p_c``. Early chunks, which have seen only part of the sequence, are thereby
+kept from committing to a class; the last chunk pays nothing. This is the term of Kag &
+Saligrama's sequential scripts (training.md section 1.2) with the uniform distribution for
+their oracle ``q``; their ``mean(-q * log_softmax)`` with ``q = 1/C`` is
+``oracle_weight = 1/C``.
+
 The logits after chunk k use the readout's streaming form: spike counts so far, the maximum so
 far, or the last voltage, with earlier chunks entering as constants.
 """
@@ -188,6 +197,7 @@ def chunked_step(
     clip_grad: float | None = None,
     chunk_loss: str = "end",
     chunk_weights: str = "linear",
+    oracle_weight: float = 0.0,
 ) -> tuple[float, torch.Tensor]:
     """TBPTT (``fptt=None``) or FPTT over one time-major batch, one update per chunk; returns
     ``(mean weighted chunk loss, logits after the last chunk)``.
@@ -196,7 +206,9 @@ def chunked_step(
     ``"every_step"``: by the mean over its steps t of ``((t + 1) / T) CE(logits after step t)``
     (sFPTT's per-step loss, with an update every chunk). ``chunk_weights="last"`` (with
     ``"end"``) scores only the last chunk (weight 1; earlier chunks' updates see only the FPTT
-    regularizer), the terminal loss BPTT sees."""
+    regularizer), the terminal loss BPTT sees. ``oracle_weight`` adds the oracle term (module
+    docstring): ``(1 - (k + 1) / K)`` times it times :func:`uniform_cross_entropy` at the end
+    of chunk k, or with ``"every_step"`` ``(1 - (t + 1) / T)`` times it at every step t."""
     steps = x.shape[0]
     num_chunks = math.ceil(steps / chunk_steps)
     if chunk_loss not in CHUNK_LOSSES:
@@ -216,6 +228,9 @@ def chunked_step(
             else:
                 weight = 1.0 if k == num_chunks - 1 else 0.0
             loss = weight * F.cross_entropy(logits, y)
+            if oracle_weight:
+                early = 1.0 - (k + 1) / num_chunks
+                loss = loss + early * oracle_weight * uniform_cross_entropy(logits).mean()
         else:
             per_step, acc = readout.stream_steps(acc, run.output)
             length = per_step.shape[0]
@@ -224,6 +239,9 @@ def chunked_step(
                 per_step.reshape(-1, per_step.shape[-1]), y.repeat(length), reduction="none"
             ).reshape(length, -1)
             loss = (weights[:, None] * ce).mean(dim=1).mean()
+            if oracle_weight:
+                early = (1.0 - weights)[:, None] * uniform_cross_entropy(per_step)
+                loss = loss + oracle_weight * early.mean(dim=1).mean()
             logits = per_step[-1]
         done += x_chunk.shape[0]
         loss = loss + _spiking_rate_penalty(model, run, rate_reg)
@@ -237,6 +255,12 @@ def chunked_step(
             fptt.update()
         total += float(loss.detach())
     return total / num_chunks, logits.detach()
+
+
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``CE(uniform, softmax(logits))`` over the last axis: ``-(1/C) sum_c log p_c``, one value
+    per row (``log C`` at the uniform prediction, larger the more peaked it is)."""
+    return -F.log_softmax(logits, dim=-1).mean(dim=-1)
 
 
 def _spiking_rate_penalty(model, run, rate_reg):
@@ -288,6 +312,7 @@ def fit(
     fptt_average_each_epoch: bool = False,
     chunk_loss: str = "end",
     chunk_weights: str = "linear",
+    oracle_weight: float = 0.0,
     clip_grad: float | None = None,
     rate_reg: dict | None = None,
     lr_schedule: str | None = None,
@@ -301,7 +326,8 @@ def fit(
     ``chunk_steps`` (1 = an update every step, sFPTT's S-MNIST setting). ``readout`` names a
     :data:`~snn_deploy.train.losses.READOUTS` entry or is a :class:`Readout`. ``rate_reg`` holds
     :func:`~snn_deploy.train.losses.firing_rate_regularizer` keyword arguments. ``clip_grad``
-    defaults to 1.0 for FPTT. ``lr_schedule="cosine"`` anneals the learning rate to 0 over the
+    defaults to 1.0 for FPTT. ``oracle_weight`` (tbptt/fptt only) is the weight of the oracle
+    term (module docstring). ``lr_schedule="cosine"`` anneals the learning rate to 0 over the
     epochs. Records: ``epoch``, ``loss``, ``train_accuracy`` (on the batches as trained),
     ``val_accuracy`` (None without validation data) and ``seconds``; each goes to ``on_epoch``
     or the module logger.
@@ -318,6 +344,12 @@ def fit(
         )
     if (x_val is None) != (y_val is None):
         raise ModelError("give both x_val and y_val, or neither")
+    if not (math.isfinite(oracle_weight) and oracle_weight >= 0):
+        raise ModelError(f"oracle_weight must be a finite number >= 0, got {oracle_weight!r}")
+    if oracle_weight and algorithm == "bptt":
+        raise ModelError(
+            "oracle_weight applies to the chunks of tbptt and fptt; bptt has one chunk, use 0"
+        )
     readout = get_readout(readout)
     dtype = _model_dtype(model)
     xt = time_major(x_train, "x_train").to(dtype)
@@ -365,6 +397,7 @@ def fit(
                     clip_grad=clip_grad,
                     chunk_loss=chunk_loss,
                     chunk_weights=chunk_weights,
+                    oracle_weight=oracle_weight,
                 )
             total_loss += loss * len(idx)
             correct += int((logits.argmax(dim=1) == yb).sum())
