@@ -22,6 +22,8 @@ def test_same_seed_same_initial_network_for_every_algorithm():
         assert ka == kb and torch.equal(va, vb)
     rec = a.layers[0].rec.weight.detach()
     torch.testing.assert_close(rec @ rec.T, 0.25 * torch.eye(8), atol=1e-5, rtol=0)
+    b_m, b_a = a.layers[0].tau_m.bias.detach(), a.layers[0].tau_adp.bias.detach()
+    assert bool(((b_m > -4) & (b_m < 0)).all()) and bool(((b_a > 0) & (b_a < 4)).all())
 
 
 def test_recipe_trains_and_writes_a_checkpoint_the_frontend_reads(tmp_path):
@@ -44,6 +46,7 @@ def test_recipe_trains_and_writes_a_checkpoint_the_frontend_reads(tmp_path):
         "li",
     ]
     assert ckpt["training"]["algorithm"] == "fptt" and ckpt["data"]["mode"] == "row"
+    assert ckpt["training"]["oracle_weight"] == 0.1 == summary["oracle_weight"]
     graph = import_model(tmp_path / "seq.pt").graph
     assert graph.nodes["hidden"].metadata["snn_deploy_neuron"]["model"] == "ltc"
 
@@ -59,6 +62,7 @@ def test_example_script(tmp_path, capsys):
     results = json.loads(out[: out.rindex("}") + 1])
     assert set(results) == {"bptt", "fptt"} and "BPTT - FPTT:" in out
     assert results["fptt"]["chunk_steps"] == 4 and (tmp_path / "m.pt").is_file()
+    assert results["fptt"]["oracle_weight"] == 0.1 and results["bptt"]["oracle_weight"] == 0.0
     for algorithm in ("bptt", "fptt"):
         per_seed = results[algorithm]["per_seed"]
         assert set(per_seed) == {"0", "1"}
