@@ -223,14 +223,13 @@ def chunked_step(
         state = [{n: t.detach() for n, t in s.items()} for s in run.state]
         if chunk_loss == "end":
             logits, acc = readout.stream(acc, run.output)
-            if chunk_weights == "linear":
-                weight = (k + 1) / num_chunks
-            else:
-                weight = 1.0 if k == num_chunks - 1 else 0.0
+            progress = (k + 1) / num_chunks
+            weight = progress if chunk_weights == "linear" else float(k == num_chunks - 1)
             loss = weight * F.cross_entropy(logits, y)
             if oracle_weight:
-                early = 1.0 - (k + 1) / num_chunks
-                loss = loss + early * oracle_weight * uniform_cross_entropy(logits).mean()
+                loss = (
+                    loss + (1.0 - progress) * oracle_weight * uniform_cross_entropy(logits).mean()
+                )
         else:
             per_step, acc = readout.stream_steps(acc, run.output)
             length = per_step.shape[0]
