@@ -29,9 +29,15 @@ One step ``t`` (Lava ``time_step``, 1-based), in the order Lava's processes exch
 Weights of a ``LearningDense`` are truncated to ``num_weight_bits`` on the first step, without
 clipping, in the sign mode passed (default MIXED); afterwards learned weights are used as they
 are. ``Dense`` weights are clipped and truncated once, as in :mod:`.loihi`.
+
+This module is the readable reference. :func:`plastic_emulator` picks the engine: ``compiled``
+(the default, :mod:`.compiled.learning`: the same integers, the whole time loop in numba) or
+``reference`` (:class:`PlasticEmulator`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -64,6 +70,8 @@ from snn_deploy.numerics.ops import (
 )
 
 _I32 = 1 << 31
+ENGINES = ("compiled", "reference")
+log = logging.getLogger(__name__)
 
 
 def _wrap32(x) -> np.ndarray:
@@ -527,3 +535,27 @@ class PlasticEmulator:
                     )
             self.time_step = t
         return out
+
+
+def plastic_emulator(net: PlasticNetwork, profile, engine: str = "compiled"):
+    """An emulator of ``net`` on ``profile``'s learning engine: ``engine="compiled"`` (default;
+    :class:`~snn_deploy.backends.emulator.compiled.learning.CompiledPlasticEmulator`) or
+    ``"reference"`` (:class:`PlasticEmulator`, numpy). Both compute the same integers and offer
+    the same ``run`` / ``weights`` / ``plastic_state``. A network the compiled engine cannot
+    reproduce exactly runs on the reference, with a warning giving the reason."""
+    if engine not in ENGINES:
+        raise ModelError(
+            f"unknown emulation engine '{engine}'; accepted: {', '.join(ENGINES)}",
+            hint="use 'compiled' (default) or 'reference' (the numpy specification)",
+        )
+    if engine == "compiled":
+        from snn_deploy.backends.emulator.compiled.learning import (
+            CompiledPlasticEmulator,
+            compile_plan,
+        )
+
+        reason = compile_plan(net)
+        if reason is None:
+            return CompiledPlasticEmulator.for_profile(net, profile)
+        log.warning("network '%s' runs on the reference engine: %s", net.name, reason)
+    return PlasticEmulator.for_profile(net, profile)
