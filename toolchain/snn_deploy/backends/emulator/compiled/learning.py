@@ -465,11 +465,17 @@ def _trace_history(h, off, n, rows, z, t_spike, e, fac, active, imp_int, imp_fra
 
 @_jit
 def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx, y, ty, hx, hy,
-           t, r_xdec, r_ximp, r_ydec, r_yimp, r_conn, trace_max):  # fmt: skip
-    """``PlasticDense.learning_phase`` of plastic connection ``c`` at time step ``t``."""
+           acc, m, vec, t, r_xdec, r_ximp, r_ydec, r_yimp, r_conn, trace_max):  # fmt: skip
+    """``PlasticDense.learning_phase`` of plastic connection ``c`` at time step ``t``.
+
+    Product by product over all synapses (``_apply``'s order of operations per synapse; the
+    loops only change which synapse is computed first): ``acc[g]`` holds the accumulator of
+    program ``g``, ``m`` one product for every synapse, ``vec`` a factor that depends on the
+    pre (or post) neuron only."""
     n_post, n_pre, e = ptab[c, P_NPOST], ptab[c, P_NPRE], ptab[c, P_EPOCH]
     so, po, qo = ptab[c, P_SYN], ptab[c, P_PRE], ptab[c, P_POST]
     hxo, hyo = ptab[c, P_HX], ptab[c, P_HY]
+    n_syn = n_post * n_pre
     txc = tx[po : po + n_pre]
     tyc = ty[qo : qo + n_post]
     _trace_history(hx, hxo, n_pre, 2, x[:, po : po + n_pre], txc, e, trace_f[c, 0:2],
@@ -484,71 +490,112 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
         uval = np.int64(1)
     amin, amax = acc_range[0], acc_range[1]
     p0, npg = ptab[c, P_PROG0], ptab[c, P_NPROG]
-    for p in range(n_post):
-        y0 = np.int64(1) if tyc[p] > 0 else np.int64(0)
-        for j in range(n_pre):
-            x0 = np.int64(1) if txc[j] > 0 else np.int64(0)
-            s = so + p * n_pre + j
-            old_w, old_d, old_t = W[s], D[s], T[s]
-            new_w, new_d, new_t = old_w, old_d, old_t
-            for g in range(p0, p0 + npg):
-                target = prog[g, 0]
-                old = old_w if target == 0 else (old_d if target == 1 else old_t)
-                sh = prog[g, 3]
-                acc = old << sh
-                for q in range(prog[g, 1], prog[g, 1] + prog[g, 2]):
-                    dep = prod[q, 0]
-                    dv = x0 if dep == 0 else (y0 if dep == 1 else uval)
-                    wraps = prod[q, 4] != 0
-                    m = dv
-                    for fi in range(prod[q, 5], prod[q, 5] + prod[q, 6]):
-                        var, const = fac[fi, 0], fac[fi, 1]
-                        if var == 0:
-                            val = x0 + const
-                        elif var == 1:
-                            val = y0 + const
-                        elif var <= 3:
-                            i = var - 2
-                            k = e if dep == 2 else (txc[j] if dep == 0 else tyc[p])
-                            val = hx[hxo + (k * 2 + i) * n_pre + j] + const
-                        elif var <= 6:
-                            i = var - 4
-                            k = e if dep == 2 else (txc[j] if dep == 0 else tyc[p])
-                            val = hy[hyo + (k * 3 + i) * n_post + p] + const
-                        else:
-                            z = old_w if var == 7 else (old_d if var == 8 else old_t)
-                            val = z + const
-                            if fac[fi, 2] != 0:
-                                val = _sign(val)
-                        val = _clip(val, fac[fi, 3], fac[fi, 4])
-                        m = m * val
-                        if wraps:
-                            m = _wrap32(m)
-                    m = m * prod[q, 1]
-                    if wraps:
-                        m = _wrap32(m)
-                    m = (m >> prod[q, 3]) << prod[q, 2]
-                    if wraps:
-                        m = _wrap32(m)
-                    m = _clip(m, amin, amax)
-                    acc = _clip(acc + m, amin, amax)
-                clamp = prog[g, 7]
-                if clamp == 1:
-                    acc = max(acc, 0)
-                elif clamp == 2:
-                    acc = min(acc, 0)
-                ub = prog[g, 4]
-                unit = np.int64(1) << ub
-                frac = np.float64(acc & (unit - 1)) / np.float64(unit)
-                acc = ((acc >> ub) + (1 if r_conn < frac else 0)) << ub
-                val = _clip(acc >> sh, prog[g, 5], prog[g, 6])
-                if target == 0:
-                    new_w = val
-                elif target == 1:
-                    new_d = val
+    Wc, Dc, Tc = W[so : so + n_syn], D[so : so + n_syn], T[so : so + n_syn]
+    for g in range(npg):
+        row = p0 + g
+        target, sh = prog[row, 0], prog[row, 3]
+        old = Wc if target == 0 else (Dc if target == 1 else Tc)
+        a = acc[g]
+        for s in range(n_syn):
+            a[s] = old[s] << sh
+        for q in range(prog[row, 1], prog[row, 1] + prog[row, 2]):
+            dep = prod[q, 0]
+            wraps = prod[q, 4] != 0
+            if dep == 2 and uval == 0:  # the product is 0: acc = clip(acc + 0)
+                for s in range(n_syn):
+                    a[s] = _clip(a[s], amin, amax)
+                continue
+            for p in range(n_post):
+                base = p * n_pre
+                if dep == 0:
+                    for j in range(n_pre):
+                        m[base + j] = 1 if txc[j] > 0 else 0
+                elif dep == 1:
+                    y0 = np.int64(1) if tyc[p] > 0 else np.int64(0)
+                    for j in range(n_pre):
+                        m[base + j] = y0
                 else:
-                    new_t = val
-            W[s], D[s], T[s] = new_w, new_d, new_t
+                    for j in range(n_pre):
+                        m[base + j] = 1
+            for fi in range(prod[q, 5], prod[q, 5] + prod[q, 6]):
+                var, const, lo, hi = fac[fi, 0], fac[fi, 1], fac[fi, 3], fac[fi, 4]
+                if var == 0 or (var <= 3 and dep != 1):  # a function of the pre neuron
+                    for j in range(n_pre):
+                        if var == 0:
+                            val = np.int64(1) if txc[j] > 0 else np.int64(0)
+                        else:
+                            k = e if dep == 2 else txc[j]
+                            val = hx[hxo + (k * 2 + var - 2) * n_pre + j]
+                        vec[j] = _clip(val + const, lo, hi)
+                    for p in range(n_post):
+                        base = p * n_pre
+                        for j in range(n_pre):
+                            m[base + j] *= vec[j]
+                elif var == 1 or (var >= 4 and var <= 6 and dep != 0):  # of the post neuron
+                    for p in range(n_post):
+                        if var == 1:
+                            val = np.int64(1) if tyc[p] > 0 else np.int64(0)
+                        else:
+                            k = e if dep == 2 else tyc[p]
+                            val = hy[hyo + (k * 3 + var - 4) * n_post + p]
+                        f = _clip(val + const, lo, hi)
+                        base = p * n_pre
+                        for j in range(n_pre):
+                            m[base + j] *= f
+                elif var <= 3:  # x trace at the post neuron's spike time
+                    for p in range(n_post):
+                        base = p * n_pre
+                        hrow = hxo + (tyc[p] * 2 + var - 2) * n_pre
+                        for j in range(n_pre):
+                            m[base + j] *= _clip(hx[hrow + j] + const, lo, hi)
+                elif var <= 6:  # y trace at the pre neuron's spike time
+                    for p in range(n_post):
+                        base = p * n_pre
+                        for j in range(n_pre):
+                            val = hy[hyo + (txc[j] * 3 + var - 4) * n_post + p]
+                            m[base + j] *= _clip(val + const, lo, hi)
+                else:  # a synaptic variable (before this epoch's update)
+                    z = Wc if var == 7 else (Dc if var == 8 else Tc)
+                    if fac[fi, 2] != 0:
+                        for s in range(n_syn):
+                            m[s] *= _clip(_sign(z[s] + const), lo, hi)
+                    else:
+                        for s in range(n_syn):
+                            m[s] *= _clip(z[s] + const, lo, hi)
+                if wraps:
+                    for s in range(n_syn):
+                        m[s] = _wrap32(m[s])
+            mant, shift, stored = prod[q, 1], prod[q, 3], prod[q, 2]
+            if wraps:
+                for s in range(n_syn):
+                    v = _wrap32(_wrap32(m[s] * mant) >> shift << stored)
+                    a[s] = _clip(a[s] + _clip(v, amin, amax), amin, amax)
+            else:
+                for s in range(n_syn):
+                    v = (m[s] * mant) >> shift << stored
+                    a[s] = _clip(a[s] + _clip(v, amin, amax), amin, amax)
+    for g in range(npg):
+        row = p0 + g
+        target, sh, ub = prog[row, 0], prog[row, 3], prog[row, 4]
+        lo, hi, clamp = prog[row, 5], prog[row, 6], prog[row, 7]
+        a = acc[g]
+        unit = np.int64(1) << ub
+        for s in range(n_syn):
+            v = a[s]
+            if clamp == 1:
+                v = max(v, 0)
+            elif clamp == 2:
+                v = min(v, 0)
+            frac = np.float64(v & (unit - 1)) / np.float64(unit)
+            v = ((v >> ub) + (1 if r_conn < frac else 0)) << ub
+            a[s] = _clip(v >> sh, lo, hi)
+    for g in range(npg):
+        row = p0 + g
+        target = prog[row, 0]
+        dst = Wc if target == 0 else (Dc if target == 1 else Tc)
+        a = acc[g]
+        for s in range(n_syn):
+            dst[s] = a[s]
     for i in range(2):
         for j in range(n_pre):
             x[i, po + j] = hx[hxo + (e * 2 + i) * n_pre + j]
@@ -583,6 +630,14 @@ def _kernel(
     payload = np.zeros(n_src + 2 * n, np.int64)
     volt = np.zeros(n, np.int64)
     r = np.zeros(14, np.int64)
+    max_syn, max_side, max_prog = 1, 1, 1
+    for c in range(ptab.shape[0]):
+        max_syn = max(max_syn, ptab[c, P_NPOST] * ptab[c, P_NPRE])
+        max_side = max(max_side, ptab[c, P_NPOST], ptab[c, P_NPRE])
+        max_prog = max(max_prog, ptab[c, P_NPROG])
+    acc_buf = np.zeros((max_prog, max_syn), np.int64)
+    m = np.zeros(max_syn, np.int64)
+    vec = np.zeros(max_side, np.int64)
     for k in range(steps):
         t = t0 + k + 1
         # -- every connection sends the word it accumulated at t-1
@@ -699,7 +754,7 @@ def _kernel(
                         y[i, qo + p] = _clip(regs[i, tgt + p], 0, trace_max)
             if t % e == 0:
                 _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx,
-                       y, ty, hx, hy, t, rnd_f[k, c, 0], rnd_i[k, c, 1], rnd_f[k, c, 1],
+                       y, ty, hx, hy, acc_buf, m, vec, t, rnd_f[k, c, 0], rnd_i[k, c, 1], rnd_f[k, c, 1],
                        rnd_i[k, c, 2], r_conn[k, c], trace_max)  # fmt: skip
         # -- record
         for i in range(rec_spk.size):
