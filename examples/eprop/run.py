@@ -38,13 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         "--samples-per-class", type=int, default=EpropConfig.samples_per_class, help="task size"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--engine",
+        choices=("compiled", "reference"),
+        default="compiled",
+        help="emulation engine: compiled (numba, default) or reference (numpy); same integers",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = dataclasses.replace(
         EpropConfig(), epochs=args.epochs, seed=args.seed, samples_per_class=args.samples_per_class
     )
     try:
-        onchip = eprop_demo(cfg, log=logging.info)
+        onchip = eprop_demo(cfg, log=logging.info, engine=args.engine)
         bptt = bptt_baseline(cfg, epochs=args.bptt_epochs, log=logging.info)
         ratio = onchip["final_test_accuracy"] / bptt["final_test_accuracy"]
         result = {"onchip": onchip, "bptt": bptt, "ratio_final": ratio}
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             f"On-chip e-prop (fixed point, emulated), final test accuracy after {cfg.epochs} "
             f"epochs: {onchip['final_test_accuracy']:.3f} (from "
             f"{onchip['curve'][0]['test_accuracy']:.3f} with the random initial weights); "
-            f"{onchip['seconds']:.0f} s.",
+            f"{onchip['seconds']:.0f} s ({args.engine} engine).",
             f"BPTT in float, same network and initial weights, after {bptt['epochs']} epochs: "
             f"{bptt['final_test_accuracy']:.3f}; {bptt['seconds']:.0f} s.",
             f"Ratio on-chip / BPTT: {ratio:.3f} (bar: 0.85).",

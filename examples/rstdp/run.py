@@ -26,11 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="rstdp-out", help="report folder")
     parser.add_argument("--trials", type=int, default=RstdpConfig.trials)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--engine",
+        choices=("compiled", "reference"),
+        default="compiled",
+        help="emulation engine: compiled (numba, default) or reference (numpy); same integers",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = dataclasses.replace(RstdpConfig(), trials=args.trials, seed=args.seed)
     try:
-        result = rstdp_demo(cfg, log=logging.info)
+        result = rstdp_demo(cfg, log=logging.info, engine=args.engine)
         _, lib = rstdp_network(cfg)
         summary = [
             f"Accuracy in the first block of {cfg.block} trials: "
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Mean final weight, pattern -> its assigned neuron: "
             f"{result['mean_weight_assigned']:.1f}; -> the other neuron: "
             f"{result['mean_weight_other']:.1f} (initial {cfg.w_init[0]}..{cfg.w_init[1]}).",
-            f"Emulated in {result['seconds']:.1f} s.",
+            f"Emulated in {result['seconds']:.1f} s ({args.engine} engine).",
         ]
         curve = result["curve"]
         write_demo_report(

@@ -4,13 +4,14 @@ and computes what the emulator computes for every library rule; the program list
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
 from conftest import assert_ints_equal
-from snn_deploy.backends.emulator.learning import RECORDED, PlasticEmulator
+from snn_deploy.backends.emulator.learning import ENGINES, RECORDED, plastic_emulator
 from snn_deploy.backends.lava.learning_bridge import LavaLearningJob, run_lava_learning
 from snn_deploy.learning import library, render_listing, write_learning_artifact
 from snn_deploy.learning.demos import EpropConfig, _stream, eprop_network, eprop_task
@@ -81,8 +82,8 @@ def test_every_three_factor_library_rule_runs_in_lava_as_emulated(lava_ready, lo
     assert set(libs) == {"r_stdp", "eprop_lif", "eprop_alif", "superspike", "decolle"}
     jobs = [_three_factor_job(n, lib, rng) for n, lib in libs.items()] + [_demo_job()]
     results = run_lava_learning(jobs, timeout_s=600)
-    for job, lava in zip(jobs, results, strict=True):
-        emu = PlasticEmulator.for_profile(job.net, loihi2).run(
+    for (job, lava), engine in itertools.product(zip(jobs, results, strict=True), ENGINES):
+        emu = plastic_emulator(job.net, loihi2, engine=engine).run(
             job.inputs,
             job.num_steps,
             record_spikes=tuple(p.name for p in job.net.populations),
@@ -90,17 +91,19 @@ def test_every_three_factor_library_rule_runs_in_lava_as_emulated(lava_ready, lo
         )
         for pop in job.net.populations:
             assert_ints_equal(
-                emu["spikes"][pop.name], lava.spikes[pop.name], f"{job.net.name} {pop.name} spikes"
+                emu["spikes"][pop.name],
+                lava.spikes[pop.name],
+                f"{engine} {job.net.name} {pop.name} spikes",
             )
         for c in job.net.plastic():
             for q in RECORDED:
                 assert_ints_equal(
                     emu["plastic"][c.name][q],
                     lava.plastic[c.name][q],
-                    f"{job.net.name} {c.name} {q}",
+                    f"{engine} {job.net.name} {c.name} {q}",
                 )
             w = emu["plastic"][c.name]["weights"]
-            assert (w[-1] != w[0]).any(), f"{job.net.name} {c.name}: no learning happened"
+            assert (w[-1] != w[0]).any(), f"{engine} {job.net.name} {c.name}: no learning happened"
 
 
 def test_emitted_module_defines_every_rule_and_neuron():

@@ -2,8 +2,9 @@
 ``Loihi2SimCfg(select_tag="fixed_pt")``) in ``.venv-lava``: weights, both tags, every trace and
 the within-epoch spike times must be equal as integers at every step, for pair STDP (two-factor,
 the engine keeps the post traces) and R-STDP (three-factor, the emitted neuron model writes
-``y1``, ``y2`` from its program and a graded reward). Skipped with a reason without
-``.venv-lava``."""
+``y1``, ``y2`` from its program and a graded reward). Both emulation engines (compiled, the
+default, and the numpy reference) are compared with the same Lava runs. Skipped with a reason
+without ``.venv-lava``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_ints_equal
-from snn_deploy.backends.emulator.learning import RECORDED, PlasticEmulator
+from snn_deploy.backends.emulator.learning import ENGINES, RECORDED, plastic_emulator
 from snn_deploy.backends.lava.learning_bridge import LavaLearningJob, run_lava_learning
 from snn_deploy.learning import TraceSpec, pair_stdp, r_stdp
 from snn_deploy.learning.network import Connection, Neurons, PlasticNetwork, Source
@@ -148,12 +149,14 @@ def runs(lava_ready, loihi2):
         _rstdp_job(rng, i) for i in range(CONFIGS)
     ]
     lava = run_lava_learning(jobs, timeout_s=600)
-    emu = []
-    for job in jobs:
-        e = PlasticEmulator.for_profile(job.net, loihi2)
-        emu.append(
-            e.run(job.inputs, STEPS, record_spikes=("pre", "post"), record_plastic=("plastic",))
-        )
+    emu = {}
+    for engine in ENGINES:
+        emu[engine] = [
+            plastic_emulator(job.net, loihi2, engine=engine).run(
+                job.inputs, STEPS, record_spikes=("pre", "post"), record_plastic=("plastic",)
+            )
+            for job in jobs
+        ]
     return jobs, emu, lava
 
 
@@ -180,15 +183,18 @@ def _check(jobs, emu, lava, kind):
     return changed
 
 
-def test_pair_stdp_matches_lava_at_every_step(runs):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_pair_stdp_matches_lava_at_every_step(runs, engine):
     jobs, emu, lava = runs
-    assert _check(jobs, emu, lava, "stdp") > 50  # learning actually happened
+    assert _check(jobs, emu[engine], lava, "stdp") > 50  # learning actually happened
     # the comparison covered multi-epoch histories and every sign mode
     assert {j.net.plastic()[0].rule.t_epoch for j in jobs[:CONFIGS]} == {1, 2, 3, 4, 5, 8}
 
 
-def test_r_stdp_matches_lava_at_every_step(runs):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_r_stdp_matches_lava_at_every_step(runs, engine):
     jobs, emu, lava = runs
+    emu = emu[engine]
     assert _check(jobs, emu, lava, "rstdp") > 50
     tags = np.concatenate([e["plastic"]["plastic"]["tag_1"].ravel() for e in emu[CONFIGS:]])
     assert (tags > 0).any() and (tags < 0).any()

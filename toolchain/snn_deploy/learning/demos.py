@@ -36,11 +36,13 @@ from snn_deploy.learning.library import (
 from snn_deploy.learning.network import Connection, Neurons, PlasticNetwork, Source
 
 
-def _emulator(net: PlasticNetwork, profile=None):
-    from snn_deploy.backends.emulator.learning import PlasticEmulator
+def _emulator(net: PlasticNetwork, profile=None, engine: str = "compiled"):
+    """The emulator of a demo: ``engine`` "compiled" (default) or "reference" (numpy); both
+    compute the same integers (backends/emulator/learning.py: plastic_emulator)."""
+    from snn_deploy.backends.emulator.learning import plastic_emulator
     from snn_deploy.profiles import load_profile
 
-    return PlasticEmulator.for_profile(net, profile or load_profile("loihi2"))
+    return plastic_emulator(net, profile or load_profile("loihi2"), engine=engine)
 
 
 # -- e-prop on random manifolds ------------------------------------------------------------------
@@ -221,11 +223,13 @@ def _predict(cfg: EpropConfig, v: np.ndarray, n: int) -> np.ndarray:
     return v.mean(axis=1).argmax(axis=1)
 
 
-def eprop_demo(cfg: EpropConfig | None = None, profile=None, log=None) -> dict:
+def eprop_demo(
+    cfg: EpropConfig | None = None, profile=None, log=None, engine: str = "compiled"
+) -> dict:
     """Train on-chip (emulated) for ``cfg.epochs`` epochs; returns the learning curve."""
     cfg = cfg or EpropConfig()
     data = eprop_task(cfg)
-    emu = _emulator(eprop_network(cfg), profile)
+    emu = _emulator(eprop_network(cfg), profile, engine)
     rng = np.random.default_rng(cfg.seed + 3)
     curve = []
     t0 = time.perf_counter()
@@ -265,6 +269,7 @@ def eprop_demo(cfg: EpropConfig | None = None, profile=None, log=None) -> dict:
         "final_test_accuracy": curve[-1]["test_accuracy"],
         "best_test_accuracy": max(c["test_accuracy"] for c in curve),
         "weights": {k: emu.weights(k).tolist() for k in ("w_in", "w_out")},
+        "engine": engine,
         "seconds": time.perf_counter() - t0,
     }
 
@@ -407,11 +412,13 @@ def rstdp_network(cfg: RstdpConfig):
     return net, lib
 
 
-def rstdp_demo(cfg: RstdpConfig | None = None, profile=None, log=None) -> dict:
+def rstdp_demo(
+    cfg: RstdpConfig | None = None, profile=None, log=None, engine: str = "compiled"
+) -> dict:
     """Closed loop: present a pattern, read which output answered, deliver the reward."""
     cfg = cfg or RstdpConfig()
     net, lib = rstdp_network(cfg)
-    emu = _emulator(net, profile)
+    emu = _emulator(net, profile, engine)
     rng = np.random.default_rng(cfg.seed + 2)
     n_in, k = 2 * cfg.inputs_per_pattern, cfg.inputs_per_pattern
     trials, t0 = [], time.perf_counter()
@@ -457,6 +464,7 @@ def rstdp_demo(cfg: RstdpConfig | None = None, profile=None, log=None) -> dict:
         "final_weights": w.tolist(),
         "mean_weight_assigned": float((w[0, :k].mean() + w[1, k:].mean()) / 2),
         "mean_weight_other": float((w[0, k:].mean() + w[1, :k].mean()) / 2),
+        "engine": engine,
         "seconds": time.perf_counter() - t0,
     }
 

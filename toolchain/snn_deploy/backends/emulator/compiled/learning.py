@@ -189,9 +189,7 @@ class _Layout:
             self.src_off[s.name] = ns
             ns += s.size
         self.n_src = ns
-        instr, spans = _program_table(
-            [ref.pops[p].program for p in self.pop_names], num.decay_bits
-        )
+        instr, spans = _program_table([ref.pops[p].program for p in self.pop_names], num.decay_bits)
         self.instr = instr
         pops = np.zeros((len(self.pop_names), 10), np.int64)
         self.bias = np.zeros(n, np.int64)
@@ -519,7 +517,7 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
                         m[base + j] = 1
             for fi in range(prod[q, 5], prod[q, 5] + prod[q, 6]):
                 var, const, lo, hi = fac[fi, 0], fac[fi, 1], fac[fi, 3], fac[fi, 4]
-                if var == 0 or (var <= 3 and dep != 1):  # a function of the pre neuron
+                if var == 0 or (var >= 2 and var <= 3 and dep != 1):  # of the pre neuron
                     for j in range(n_pre):
                         if var == 0:
                             val = np.int64(1) if txc[j] > 0 else np.int64(0)
@@ -621,7 +619,12 @@ def _kernel(
     """Every step of ``PlasticEmulator.run`` (see the reference for the equations)."""
     n = u.size
     n_src = inputs.shape[1]
-    decay_bits, input_shift, state_bits, trace_max = numerics[0], numerics[1], numerics[2], numerics[3]
+    decay_bits, input_shift, state_bits, trace_max = (
+        numerics[0],
+        numerics[1],
+        numerics[2],
+        numerics[3],
+    )
     half = np.int64(1) << (state_bits - 1)
     full = np.int64(1) << state_bits
     vmax = half - 1
@@ -661,7 +664,13 @@ def _kernel(
             payload[i] = inputs[k, i]
         # -- populations: LIF, then the neuron program
         for q in range(pops.shape[0]):
-            o, size, keep_u, keep_v, vth = pops[q, 0], pops[q, 1], pops[q, 2], pops[q, 3], pops[q, 4]
+            o, size, keep_u, keep_v, vth = (
+                pops[q, 0],
+                pops[q, 1],
+                pops[q, 2],
+                pops[q, 3],
+                pops[q, 4],
+            )
             ri, roff = pops[q, 5], pops[q, 6]
             reset = ri != 0 and t % ri == roff
             for i in range(o, o + size):
@@ -754,8 +763,8 @@ def _kernel(
                         y[i, qo + p] = _clip(regs[i, tgt + p], 0, trace_max)
             if t % e == 0:
                 _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx,
-                       y, ty, hx, hy, acc_buf, m, vec, t, rnd_f[k, c, 0], rnd_i[k, c, 1], rnd_f[k, c, 1],
-                       rnd_i[k, c, 2], r_conn[k, c], trace_max)  # fmt: skip
+                       y, ty, hx, hy, acc_buf, m, vec, t, rnd_f[k, c, 0], rnd_i[k, c, 1],
+                       rnd_f[k, c, 1], rnd_i[k, c, 2], r_conn[k, c], trace_max)  # fmt: skip
         # -- record
         for i in range(rec_spk.size):
             out_spk[k, i] = payload[rec_spk[i]] != 0
@@ -787,8 +796,6 @@ def _kernel(
             for p in range(n_post):
                 out_pl[k, col] = ty[qo + p]
                 col += 1
-
-
 
 
 # ===============================================================================================
