@@ -57,6 +57,7 @@ bench: venv lava-env
 	$(PY) benchmarks/train_vs_snntorch.py
 	$(PY) benchmarks/fptt_memory.py
 	$(PY) benchmarks/map_1m_neurons.py
+	$(PY) benchmarks/plastic_engine.py
 
 lint: venv
 	$(PY) -m ruff check toolchain tests benchmarks examples

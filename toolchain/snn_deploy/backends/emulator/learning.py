@@ -551,10 +551,10 @@ def plastic_emulator(net: PlasticNetwork, profile, engine: str = "compiled"):
     if engine == "compiled":
         from snn_deploy.backends.emulator.compiled.learning import (
             CompiledPlasticEmulator,
-            compile_plan,
+            cannot_compile,
         )
 
-        reason = compile_plan(net)
+        reason = cannot_compile(net)
         if reason is None:
             return CompiledPlasticEmulator.for_profile(net, profile)
         log.warning("network '%s' runs on the reference engine: %s", net.name, reason)

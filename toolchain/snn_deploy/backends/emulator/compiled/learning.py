@@ -31,7 +31,7 @@ words, populations run LIF and their program, connections accumulate the spikes 
 learning phase (trace histories, sum of products per synapse, stochastic rounding).
 
 Networks the kernel cannot reproduce exactly (a neuron program shifting by an immediate outside
-0..63, an immediate outside int64) make :func:`compile_plan` return a reason instead of a plan;
+0..63, an immediate outside int64) make :func:`cannot_compile` return the reason;
 :func:`~snn_deploy.backends.emulator.learning.plastic_emulator` then uses the reference.
 """
 
@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from snn_deploy.errors import ModelError
+from snn_deploy.learning.engine import product_shift
 from snn_deploy.learning.microcode import INPUT_REGISTERS, OPS, STATE_REGISTERS
 from snn_deploy.learning.network import PlasticNetwork
 
@@ -99,7 +100,6 @@ _I64 = (-(1 << 63), (1 << 63) - 1)
 _VAR = {"x0": 0, "y0": 1, "x1": 2, "x2": 3, "y1": 4, "y2": 5, "y3": 6, "w": 7, "d": 8, "t": 9}
 _DEP = {"x0": 0, "y0": 1, "u": 2}
 _TARGET = {"w": 0, "d": 1, "t": 2}
-_SIGN_MODE = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
 
 # plastic connection table columns
 (
@@ -120,12 +120,11 @@ _SIGN_MODE = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
     P_NPROG,
     P_HX,
     P_HY,
-    P_YSRC,
-) = range(18)
-_P_COLS = 18
+) = range(17)
+_P_COLS = 17
 
 
-def compile_plan(net: PlasticNetwork) -> str | None:
+def cannot_compile(net: PlasticNetwork) -> str | None:
     """None if the kernel reproduces ``net`` exactly, else the reason it cannot."""
     for pop in net.populations:
         if pop.program is None:
@@ -323,8 +322,6 @@ class _Layout:
                     (_TARGET[var], len(prod_rows), len(products), sh, unit_bits, lo, hi, clamp)
                 )
                 for dep, factors, mant, stored, width_sum, wraps in products:
-                    from snn_deploy.learning.engine import product_shift
-
                     prod_rows.append(
                         (
                             _DEP[dep],
@@ -463,13 +460,14 @@ def _trace_history(h, off, n, rows, z, t_spike, e, fac, active, imp_int, imp_fra
 
 @_jit
 def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx, y, ty, hx, hy,
-           acc, m, vec, t, r_xdec, r_ximp, r_ydec, r_yimp, r_conn, trace_max):  # fmt: skip
+           acc, m, pre_vec, post_vec, t, r_xdec, r_ximp, r_ydec, r_yimp, r_conn,
+           trace_max):  # fmt: skip
     """``PlasticDense.learning_phase`` of plastic connection ``c`` at time step ``t``.
 
     Product by product over all synapses (``_apply``'s order of operations per synapse; the
     loops only change which synapse is computed first): ``acc[g]`` holds the accumulator of
-    program ``g``, ``m`` one product for every synapse, ``vec`` a factor that depends on the
-    pre (or post) neuron only."""
+    program ``g``, ``m`` the per-synapse factors of one product, ``pre_vec`` / ``post_vec`` its
+    factors that depend on the pre / post neuron only."""
     n_post, n_pre, e = ptab[c, P_NPOST], ptab[c, P_NPRE], ptab[c, P_EPOCH]
     so, po, qo = ptab[c, P_SYN], ptab[c, P_PRE], ptab[c, P_POST]
     hxo, hyo = ptab[c, P_HX], ptab[c, P_HY]
@@ -497,24 +495,21 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
         for s in range(n_syn):
             a[s] = old[s] << sh
         for q in range(prog[row, 1], prog[row, 1] + prog[row, 2]):
-            dep = prod[q, 0]
+            dep, mant, stored, shift = prod[q, 0], prod[q, 1], prod[q, 2], prod[q, 3]
             wraps = prod[q, 4] != 0
             if dep == 2 and uval == 0:  # the product is 0: acc = clip(acc + 0)
                 for s in range(n_syn):
                     a[s] = _clip(a[s], amin, amax)
                 continue
+            # The MAC wraps each multiplication at int32 (or not at all): either way the
+            # result is the whole product modulo 2**32 (2**64), whatever the order, so factors
+            # of the pre neuron go into pre_vec, those of the post neuron into post_vec, the
+            # others (synaptic variables, traces at the other side's spike time) into m.
+            for j in range(n_pre):
+                pre_vec[j] = (1 if txc[j] > 0 else 0) if dep == 0 else 1
             for p in range(n_post):
-                base = p * n_pre
-                if dep == 0:
-                    for j in range(n_pre):
-                        m[base + j] = 1 if txc[j] > 0 else 0
-                elif dep == 1:
-                    y0 = np.int64(1) if tyc[p] > 0 else np.int64(0)
-                    for j in range(n_pre):
-                        m[base + j] = y0
-                else:
-                    for j in range(n_pre):
-                        m[base + j] = 1
+                post_vec[p] = ((1 if tyc[p] > 0 else 0) if dep == 1 else 1) * mant
+            per_synapse = False
             for fi in range(prod[q, 5], prod[q, 5] + prod[q, 6]):
                 var, const, lo, hi = fac[fi, 0], fac[fi, 1], fac[fi, 3], fac[fi, 4]
                 if var == 0 or (var >= 2 and var <= 3 and dep != 1):  # of the pre neuron
@@ -524,34 +519,33 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
                         else:
                             k = e if dep == 2 else txc[j]
                             val = hx[hxo + (k * 2 + var - 2) * n_pre + j]
-                        vec[j] = _clip(val + const, lo, hi)
-                    for p in range(n_post):
-                        base = p * n_pre
-                        for j in range(n_pre):
-                            m[base + j] *= vec[j]
-                elif var == 1 or (var >= 4 and var <= 6 and dep != 0):  # of the post neuron
+                        pre_vec[j] *= _clip(val + const, lo, hi)
+                    continue
+                if var == 1 or (var >= 4 and var <= 6 and dep != 0):  # of the post neuron
                     for p in range(n_post):
                         if var == 1:
                             val = np.int64(1) if tyc[p] > 0 else np.int64(0)
                         else:
                             k = e if dep == 2 else tyc[p]
                             val = hy[hyo + (k * 3 + var - 4) * n_post + p]
-                        f = _clip(val + const, lo, hi)
-                        base = p * n_pre
-                        for j in range(n_pre):
-                            m[base + j] *= f
-                elif var <= 3:  # x trace at the post neuron's spike time
+                        post_vec[p] *= _clip(val + const, lo, hi)
+                    continue
+                if not per_synapse:
+                    per_synapse = True
+                    for s in range(n_syn):
+                        m[s] = 1
+                if var <= 3:  # x trace at the post neuron's spike time
                     for p in range(n_post):
-                        base = p * n_pre
-                        hrow = hxo + (tyc[p] * 2 + var - 2) * n_pre
+                        mrow = m[p * n_pre : (p + 1) * n_pre]
+                        hrow = hx[hxo + (tyc[p] * 2 + var - 2) * n_pre :]
                         for j in range(n_pre):
-                            m[base + j] *= _clip(hx[hrow + j] + const, lo, hi)
+                            mrow[j] *= _clip(hrow[j] + const, lo, hi)
                 elif var <= 6:  # y trace at the pre neuron's spike time
                     for p in range(n_post):
-                        base = p * n_pre
+                        mrow = m[p * n_pre : (p + 1) * n_pre]
                         for j in range(n_pre):
                             val = hy[hyo + (txc[j] * 3 + var - 4) * n_post + p]
-                            m[base + j] *= _clip(val + const, lo, hi)
+                            mrow[j] *= _clip(val + const, lo, hi)
                 else:  # a synaptic variable (before this epoch's update)
                     z = Wc if var == 7 else (Dc if var == 8 else Tc)
                     if fac[fi, 2] != 0:
@@ -560,18 +554,19 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
                     else:
                         for s in range(n_syn):
                             m[s] *= _clip(z[s] + const, lo, hi)
-                if wraps:
-                    for s in range(n_syn):
-                        m[s] = _wrap32(m[s])
-            mant, shift, stored = prod[q, 1], prod[q, 3], prod[q, 2]
-            if wraps:
-                for s in range(n_syn):
-                    v = _wrap32(_wrap32(m[s] * mant) >> shift << stored)
-                    a[s] = _clip(a[s] + _clip(v, amin, amax), amin, amax)
-            else:
-                for s in range(n_syn):
-                    v = (m[s] * mant) >> shift << stored
-                    a[s] = _clip(a[s] + _clip(v, amin, amax), amin, amax)
+            for p in range(n_post):
+                pv = post_vec[p]
+                arow = a[p * n_pre : (p + 1) * n_pre]
+                mrow = m[p * n_pre : (p + 1) * n_pre]
+                for j in range(n_pre):
+                    v = pre_vec[j] * pv
+                    if per_synapse:
+                        v *= mrow[j]
+                    if wraps:
+                        v = _wrap32(_wrap32(v) >> shift << stored)
+                    else:
+                        v = v >> shift << stored
+                    arow[j] = _clip(arow[j] + _clip(v, amin, amax), amin, amax)
     for g in range(npg):
         row = p0 + g
         target, sh, ub = prog[row, 0], prog[row, 3], prog[row, 4]
@@ -640,7 +635,8 @@ def _kernel(
         max_prog = max(max_prog, ptab[c, P_NPROG])
     acc_buf = np.zeros((max_prog, max_syn), np.int64)
     m = np.zeros(max_syn, np.int64)
-    vec = np.zeros(max_side, np.int64)
+    pre_vec = np.zeros(max_side, np.int64)
+    post_vec = np.zeros(max_side, np.int64)
     for k in range(steps):
         t = t0 + k + 1
         # -- every connection sends the word it accumulated at t-1
@@ -763,8 +759,9 @@ def _kernel(
                         y[i, qo + p] = _clip(regs[i, tgt + p], 0, trace_max)
             if t % e == 0:
                 _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx,
-                       y, ty, hx, hy, acc_buf, m, vec, t, rnd_f[k, c, 0], rnd_i[k, c, 1],
-                       rnd_f[k, c, 1], rnd_i[k, c, 2], r_conn[k, c], trace_max)  # fmt: skip
+                       y, ty, hx, hy, acc_buf, m, pre_vec, post_vec, t, rnd_f[k, c, 0],
+                       rnd_i[k, c, 1], rnd_f[k, c, 1], rnd_i[k, c, 2], r_conn[k, c],
+                       trace_max)  # fmt: skip
         # -- record
         for i in range(rec_spk.size):
             out_spk[k, i] = payload[rec_spk[i]] != 0
@@ -813,7 +810,7 @@ class CompiledPlasticEmulator:
     def __init__(self, net: PlasticNetwork, numerics, engine):
         from snn_deploy.backends.emulator.learning import PlasticEmulator
 
-        reason = compile_plan(net)
+        reason = cannot_compile(net)
         if reason is not None:
             raise ModelError(f"network '{net.name}': the compiled engine cannot run it: {reason}")
         ref = PlasticEmulator(net, numerics, engine)
