@@ -573,14 +573,16 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
         lo, hi, clamp = prog[row, 5], prog[row, 6], prog[row, 7]
         a = acc[g]
         unit = np.int64(1) << ub
+        # r < frac with frac = (v mod unit) / unit (exact in float64): for the integer
+        # v mod unit that is (v mod unit) > floor(r * unit), r * unit being exact as well
+        r_units = np.int64(np.floor(r_conn * np.float64(unit)))
         for s in range(n_syn):
             v = a[s]
             if clamp == 1:
                 v = max(v, 0)
             elif clamp == 2:
                 v = min(v, 0)
-            frac = np.float64(v & (unit - 1)) / np.float64(unit)
-            v = ((v >> ub) + (1 if r_conn < frac else 0)) << ub
+            v = ((v >> ub) + (1 if (v & (unit - 1)) > r_units else 0)) << ub
             a[s] = _clip(v >> sh, lo, hi)
     for g in range(npg):
         row = p0 + g
@@ -636,6 +638,7 @@ def _kernel(
     acc_buf = np.zeros((max_prog, max_syn), np.int64)
     m = np.zeros(max_syn, np.int64)
     pre_vec = np.zeros(max_side, np.int64)
+    active = np.zeros(max_side, np.int64)
     post_vec = np.zeros(max_side, np.int64)
     for k in range(steps):
         t = t0 + k + 1
@@ -727,11 +730,16 @@ def _kernel(
             n_post, n_pre, ex = ptab[c, P_NPOST], ptab[c, P_NPRE], ptab[c, P_EXP]
             src, tgt, bo, so = ptab[c, P_SRC], ptab[c, P_TGT], ptab[c, P_BUF], ptab[c, P_SYN]
             po, qo, e = ptab[c, P_PRE], ptab[c, P_POST], ptab[c, P_EPOCH]
+            n_active = 0
+            for j in range(n_pre):
+                if payload[src + j] != 0:
+                    active[n_active] = j
+                    n_active += 1
             for p in range(n_post):
                 acc = np.int64(0)
-                for j in range(n_pre):
-                    if payload[src + j] != 0:
-                        acc += W[so + p * n_pre + j]
+                wrow = W[so + p * n_pre : so + (p + 1) * n_pre]
+                for i in range(n_active):
+                    acc += wrow[active[i]]
                 acc = acc << ex if ex >= 0 else acc >> -ex
                 buf[bo + p] = _wrap32(acc)
             te = t % e
