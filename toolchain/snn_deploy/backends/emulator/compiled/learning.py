@@ -145,26 +145,27 @@ def cannot_compile(net: PlasticNetwork) -> str | None:
     return None
 
 
-def _program_table(programs: list, decay_bits: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Instructions of every program as rows (op, dst, kind0, arg0, kind1, arg1, kind2, arg2);
-    kind 0: register slot, kind 1: immediate; ``decay`` gets ``decay_bits`` as its third
-    operand. Returns the table and (start, count) per program."""
-    rows, spans = [], []
+def _program_table(programs: list, decay_bits: int):
+    """Instructions of every program as rows (op, dst, a, b, c) of register slots: 0..4 the
+    inputs, 5..13 the state, 14.. constants (every immediate, and ``decay_bits`` as the third
+    operand of ``decay``). Returns the table, the constants and (start, count) per program."""
+    rows, spans, consts = [], [], []
+
+    def slot(a) -> int:
+        if isinstance(a, str):
+            return _REGISTERS.index(a)
+        if a not in consts:
+            consts.append(a)
+        return len(_REGISTERS) + consts.index(a)
+
     for prog in programs:
         start = len(rows)
         for ins in prog.instructions if prog is not None else ():
-            row = [_OPCODE[ins.op], _REGISTERS.index(ins.dst), 0, 0, 0, 0, 0, 0]
-            for j, a in enumerate(ins.args):
-                if isinstance(a, int):
-                    row[2 + 2 * j], row[3 + 2 * j] = 1, int(a)
-                else:
-                    row[2 + 2 * j], row[3 + 2 * j] = 0, _REGISTERS.index(a)
-            if ins.op == "decay":
-                row[6], row[7] = 1, decay_bits
-            rows.append(row)
+            args = list(ins.args) + ([decay_bits] if ins.op == "decay" else [])
+            slots = [slot(a) for a in args] + [0] * (3 - len(args))
+            rows.append([_OPCODE[ins.op], _REGISTERS.index(ins.dst), *slots])
         spans.append((start, len(rows) - start))
-    table = np.array(rows, np.int64).reshape(-1, 8)
-    return table, spans
+    return np.array(rows, np.int64).reshape(-1, 5), np.array(consts, np.int64), spans
 
 
 class _Layout:
@@ -188,8 +189,8 @@ class _Layout:
             self.src_off[s.name] = ns
             ns += s.size
         self.n_src = ns
-        instr, spans = _program_table([ref.pops[p].program for p in self.pop_names], num.decay_bits)
-        self.instr = instr
+        programs = [ref.pops[p].program for p in self.pop_names]
+        self.instr, self.consts, spans = _program_table(programs, num.decay_bits)
         pops = np.zeros((len(self.pop_names), 10), np.int64)
         self.bias = np.zeros(n, np.int64)
         self.u = np.zeros(n, np.int64)
@@ -394,42 +395,54 @@ def _sign(x):
 
 
 @_jit
-def _run_program(instr, start, count, r):
-    """One neuron's program over its register slots ``r`` (int64 semantics, as numpy's)."""
+def _run_program(instr, start, count, R, size):
+    """A population's program, instruction by instruction over its ``size`` neurons; ``R``
+    holds one row per register slot (inputs, state, constants). Every op is elementwise with
+    numpy's int64 semantics, so the order (instruction-major here, vectorized in numpy) does
+    not change a value."""
     for k in range(start, start + count):
         op = instr[k, 0]
-        a = instr[k, 3] if instr[k, 2] == 1 else r[instr[k, 3]]
-        b = instr[k, 5] if instr[k, 4] == 1 else r[instr[k, 5]]
-        c = instr[k, 7] if instr[k, 6] == 1 else r[instr[k, 7]]
+        D, A, B, C = R[instr[k, 1]], R[instr[k, 2]], R[instr[k, 3]], R[instr[k, 4]]
         if op == 0:  # mov
-            val = a
+            for i in range(size):
+                D[i] = A[i]
         elif op == 1:  # add
-            val = a + b
+            for i in range(size):
+                D[i] = A[i] + B[i]
         elif op == 2:  # sub
-            val = a - b
+            for i in range(size):
+                D[i] = A[i] - B[i]
         elif op == 3:  # mul
-            val = a * b
+            for i in range(size):
+                D[i] = A[i] * B[i]
         elif op == 4:  # min
-            val = min(a, b)
+            for i in range(size):
+                D[i] = min(A[i], B[i])
         elif op == 5:  # max
-            val = max(a, b)
+            for i in range(size):
+                D[i] = max(A[i], B[i])
         elif op == 6:  # shr
-            val = a >> b
+            for i in range(size):
+                D[i] = A[i] >> B[i]
         elif op == 7:  # shl
-            val = a << b
+            for i in range(size):
+                D[i] = A[i] << B[i]
         elif op == 8:  # abs
-            val = -a if a < 0 else a
+            for i in range(size):
+                D[i] = -A[i] if A[i] < 0 else A[i]
         elif op == 9:  # clip
-            val = min(max(a, b), c)
-        elif op == 10:  # decay: sign(a*b) * (|a*b| >> decay_bits); c holds decay_bits
-            p = a * b
-            ap = -p if p < 0 else p
-            val = _sign(p) * (ap >> c)
+            for i in range(size):
+                D[i] = min(max(A[i], B[i]), C[i])
+        elif op == 10:  # decay: sign(a*b) * (|a*b| >> decay_bits), C holds decay_bits
+            for i in range(size):
+                p = A[i] * B[i]
+                D[i] = _sign(p) * ((-p if p < 0 else p) >> C[i])
         elif op == 11:  # sel
-            val = b if a != 0 else c
+            for i in range(size):
+                D[i] = B[i] if A[i] != 0 else C[i]
         else:  # gt
-            val = np.int64(1) if a > b else np.int64(0)
-        r[instr[k, 1]] = val
+            for i in range(size):
+                D[i] = 1 if A[i] > B[i] else 0
 
 
 @_jit
@@ -607,7 +620,7 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
 @_jit
 def _kernel(
     t0, steps, inputs,
-    pops, instr, bias, numerics, u, v, s, regs,
+    pops, instr, consts, bias, numerics, u, v, s, regs,
     static, w_static, buf,
     ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx, y, ty, hx, hy,
     rnd_f, rnd_i, r_conn,
@@ -629,7 +642,12 @@ def _kernel(
     a3 = np.zeros(n, np.int64)
     payload = np.zeros(n_src + 2 * n, np.int64)
     volt = np.zeros(n, np.int64)
-    r = np.zeros(14, np.int64)
+    max_pop = 1
+    for q in range(pops.shape[0]):
+        max_pop = max(max_pop, pops[q, 1])
+    R = np.zeros((_NIN + _NSTATE + consts.size, max_pop), np.int64)
+    for i in range(consts.size):
+        R[_NIN + _NSTATE + i, :] = consts[i]
     max_syn, max_side, max_prog = 1, 1, 1
     for c in range(ptab.shape[0]):
         max_syn = max(max_syn, ptab[c, P_NPOST] * ptab[c, P_NPRE])
@@ -692,13 +710,18 @@ def _kernel(
                 s[i] = 1 if spiked else 0
                 volt[i] = vv
                 v[i] = 0 if spiked else vv
-                if pops[q, 9] >= 0:
-                    r[0], r[1], r[2], r[3], r[4] = cur, vv, s[i], _wrap32(a3[i]), vth
-                    for j in range(_NSTATE):
-                        r[_NIN + j] = regs[j, i]
-                    _run_program(instr, pops[q, 8], pops[q, 9], r)
-                    for j in range(_NSTATE):
-                        regs[j, i] = r[_NIN + j]
+            if pops[q, 9] >= 0:
+                for i in range(size):
+                    R[0, i], R[1, i], R[2, i] = u[o + i], volt[o + i], s[o + i]
+                    R[3, i], R[4, i] = _wrap32(a3[o + i]), vth
+                for j in range(_NSTATE):
+                    for i in range(size):
+                        R[_NIN + j, i] = regs[j, o + i]
+                _run_program(instr, pops[q, 8], pops[q, 9], R, size)
+                for j in range(_NSTATE):
+                    for i in range(size):
+                        regs[j, o + i] = R[_NIN + j, i]
+            for i in range(o, o + size):
                 payload[n_src + i] = s[i]
                 payload[n_src + n + i] = _wrap32(regs[8, i])
         # -- static connections accumulate this step's output
@@ -949,7 +972,7 @@ class CompiledPlasticEmulator:
         t_start = time.perf_counter()
         _kernel(
             np.int64(self.time_step), np.int64(steps), feed,
-            lay.pops, lay.instr, lay.bias, lay.numerics, lay.u, lay.v, lay.s, lay.regs,
+            lay.pops, lay.instr, lay.consts, lay.bias, lay.numerics, lay.u, lay.v, lay.s, lay.regs,
             lay.static, lay.w_static, lay.buf,
             lay.ptab, lay.trace_f, lay.trace_i, lay.prog, lay.prod, lay.fac, lay.acc_range,
             lay.W, lay.T, lay.D, lay.x, lay.tx, lay.y, lay.ty, lay.hx, lay.hy,
