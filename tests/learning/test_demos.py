@@ -24,7 +24,8 @@ from snn_deploy.learning.demos import (
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 #: the full demo (examples/eprop/run.py: 4 classes, 100 samples each, 64 hidden neurons,
-#: 15 epochs) takes about 4 minutes; this keeps the task and the network but shrinks them
+#: 15 epochs) takes minutes on the reference engine; this keeps the task and the network but
+#: shrinks them
 REDUCED = dataclasses.replace(
     EpropConfig(), num_classes=3, samples_per_class=60, hidden=48, epochs=8
 )
@@ -47,8 +48,9 @@ def test_rstdp_learns_which_pattern_to_answer():
 
 @pytest.mark.slow
 def test_onchip_eprop_reaches_85_percent_of_bptt():
-    """About 45 s on an idle 2-core machine (8 on-chip epochs of 144 samples, 60 BPTT
-    epochs); measured on-chip 0.917, BPTT 0.944, ratio 0.97."""
+    """8 on-chip epochs of 144 samples (compiled engine: 0.85 s on a loaded 2-core machine),
+    60 BPTT epochs (most of the test's 29 s there); measured on-chip 0.917, BPTT 0.944,
+    ratio 0.97."""
     onchip = eprop_demo(REDUCED)
     bptt = bptt_baseline(REDUCED, epochs=60)
     curve = [c["test_accuracy"] for c in onchip["curve"]]

@@ -831,6 +831,9 @@ def _kernel(
 # ===============================================================================================
 
 
+_STATE = {"called": False}  # whether this process has called the kernel (compile message)
+
+
 class CompiledPlasticEmulator:
     """:class:`~snn_deploy.backends.emulator.learning.PlasticEmulator` with the time loop in
     compiled code: same constructor, same :meth:`run`, :meth:`weights`, :meth:`plastic_state`
@@ -968,7 +971,7 @@ class CompiledPlasticEmulator:
         out_reg = np.zeros((steps, _NSTATE, rec_reg.size), np.int64)
         out_pl = np.zeros((steps, sum(widths)), np.int64)
         rnd_f, rnd_i, r_conn = self._draws(steps)
-        first = not _kernel.signatures
+        first = not _STATE["called"]
         t_start = time.perf_counter()
         _kernel(
             np.int64(self.time_step), np.int64(steps), feed,
@@ -979,6 +982,7 @@ class CompiledPlasticEmulator:
             rnd_f, rnd_i, r_conn,
             rec_spk, out_spk, rec_v, out_v, rec_reg, out_reg, rec_pl, out_pl,
         )  # fmt: skip
+        _STATE["called"] = True
         if first and _kernel.stats.cache_misses:
             log.info(
                 "compiled the plastic-network kernel in %.1f s (once per machine; cached)",
