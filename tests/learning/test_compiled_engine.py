@@ -269,7 +269,7 @@ def _compare(net: PlasticNetwork, profile, rng, calls) -> int:
 def test_library_rules_compiled_equal_reference(name, loihi2):
     rng = np.random.default_rng(abs(hash(name)) % 1000)
     moved = 0
-    for i in range(4):
+    for i in range(6):
         rule, neuron = _library_rule(rng, name)
         net = _network(rng, i, rule, neuron)
         moved += _compare(net, loihi2, rng, (60, 37, None, 50))
@@ -294,7 +294,7 @@ def test_readout_delta_and_error_neurons_compiled_equal_reference(loihi2):
 def test_random_rules_and_programs_compiled_equal_reference(three_factor, loihi2):
     rng = np.random.default_rng(21 + three_factor)
     epochs = set()
-    for i in range(12):
+    for i in range(16):
         t_epoch = i % 8 + 1
         epochs.add(t_epoch)
         rule = _random_rule(rng, t_epoch, three_factor)
@@ -393,6 +393,17 @@ def test_engine_selection_and_fallback(loihi2, caplog):
     assert "runs on the reference engine" in caplog.text and "shift by 70" in caplog.text
     with pytest.raises(ModelError, match="compiled engine cannot run it"):
         CompiledPlasticEmulator.for_profile(net, loihi2)
+    wide = dataclasses.replace(
+        net,
+        populations=(net.populations[0], dataclasses.replace(net.populations[1], program=neuron)),
+        connections=tuple(
+            dataclasses.replace(c, weight_exp=64) if c.name == "recurrent" else c
+            for c in net.connections
+        ),
+    )
+    with caplog.at_level(logging.WARNING):
+        assert isinstance(plastic_emulator(wide, loihi2), PlasticEmulator)
+    assert "'recurrent': weight_exp 64" in caplog.text
 
 
 def test_random_streams_drawn_in_one_call_equal_per_step_draws():

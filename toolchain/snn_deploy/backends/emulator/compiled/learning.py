@@ -30,8 +30,8 @@ words, populations run LIF and their program, connections accumulate the spikes 
 (only the sources that spiked), plastic connections run their spike phase and, when due, their
 learning phase (trace histories, sum of products per synapse, stochastic rounding).
 
-Networks the kernel cannot reproduce exactly (a neuron program shifting by an immediate outside
-0..63, an immediate outside int64) make :func:`cannot_compile` return the reason;
+Networks the kernel cannot reproduce exactly (a shift by 64 or more: a neuron program's immediate
+or a weight exponent; an immediate outside int64) make :func:`cannot_compile` return the reason;
 :func:`~snn_deploy.backends.emulator.learning.plastic_emulator` then uses the reference.
 """
 
@@ -125,7 +125,14 @@ _P_COLS = 17
 
 
 def cannot_compile(net: PlasticNetwork) -> str | None:
-    """None if the kernel reproduces ``net`` exactly, else the reason it cannot."""
+    """None if the kernel reproduces ``net`` exactly, else the reason it cannot (shifts by 64
+    or more, which numpy defines and LLVM does not)."""
+    for c in net.connections:
+        if not -63 <= int(c.weight_exp) <= 63:
+            return (
+                f"connection '{c.name}': weight_exp {c.weight_exp} (the compiled engine "
+                "shifts by 0..63)"
+            )
     for pop in net.populations:
         if pop.program is None:
             continue
