@@ -13,8 +13,9 @@ Prepare time (Python, once per emulator):
   prepared constants and initial state flattened: every population into one neuron vector,
   every weight matrix into one array (static weights transposed, so a spike adds one row),
   every trace, tag and history buffer at an offset;
-- neuron programs become an instruction table (op code, destination, operands as register or
-  immediate); rules become program / product / factor tables from the reference's
+- neuron programs become an instruction table (op code, destination and operand register
+  slots; every immediate is a constant slot), run instruction by instruction over a
+  population's neurons; rules become program / product / factor tables from the reference's
   ``_compile_rule`` (mantissa, stored exponent, MAC shift, int32-wrap flag proven at prepare
   time, factor saturation limits);
 - trace decay factors ``exp(-1/tau)`` are computed by numpy, with the reference's own call, so
@@ -28,7 +29,9 @@ whole run's values in one call per generator (the same numbers in the same order
 and hands them to the kernel. The kernel then runs every step: connections deliver their
 words, populations run LIF and their program, connections accumulate the spikes of this step
 (only the sources that spiked), plastic connections run their spike phase and, when due, their
-learning phase (trace histories, sum of products per synapse, stochastic rounding).
+learning phase (trace histories; the sum of products product by product over all synapses,
+each product as its pre-neuron factors times its post-neuron factors times its per-synapse
+factors; stochastic rounding).
 
 Networks the kernel cannot reproduce exactly (a shift by 64 or more: a neuron program's immediate
 or a weight exponent; an immediate outside int64) make :func:`cannot_compile` return the reason;
