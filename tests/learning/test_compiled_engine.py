@@ -260,6 +260,9 @@ def _compare(net: PlasticNetwork, profile, rng, calls) -> int:
             assert_ints_equal(sa[key], sb[key], f"{net.name} {c.name} final {key}")
         assert_ints_equal(comp.weights(c.name), ref.weights(c.name), f"{net.name} weights")
         moved += int((ref.weights(c.name) != first[c.name]).sum())
+    for c in net.connections:
+        if not c.plastic:
+            assert_ints_equal(comp.weights(c.name), ref.weights(c.name), f"{c.name} weights")
     return moved
 
 

@@ -273,6 +273,7 @@ class _Layout:
                 assert isinstance(obj, PlasticDense)
                 plastic.append((c, obj, payload(c), port))
         self.static = np.array(static, np.int64).reshape(-1, 9)
+        self.static_names = [c.name for c in net.connections if not c.plastic]
         self.w_static = np.concatenate(w_static) if w_static else np.zeros(0, np.int64)
         # -- plastic connections ----------------------------------------------------------------
         self.plastic_names = [c.name for c, *_ in plastic]
@@ -882,9 +883,15 @@ class CompiledPlasticEmulator:
         return i, lay.plastic_objs[i].shape
 
     def weights(self, name: str) -> np.ndarray:
+        """Weights of a connection (post, pre): learned ones, or a static one's prepared ones."""
+        lay = self._lay
+        if name in lay.static_names:
+            row = lay.static[lay.static_names.index(name)]
+            wo, n_post, n_pre = row[0], row[1], row[2]
+            return lay.w_static[wo : wo + n_post * n_pre].reshape(n_pre, n_post).T.copy()
         _, (n_post, n_pre) = self._conn(name)
-        so = self._lay.syn_off[name]
-        return self._lay.W[so : so + n_post * n_pre].reshape(n_post, n_pre).copy()
+        so = lay.syn_off[name]
+        return lay.W[so : so + n_post * n_pre].reshape(n_post, n_pre).copy()
 
     def plastic_state(self, name: str) -> dict:
         lay = self._lay
