@@ -25,6 +25,7 @@ from snn_deploy.backends.emulator.learning import (
 )
 from snn_deploy.errors import ModelError
 from snn_deploy.learning import library
+from snn_deploy.learning.demos import EpropConfig, _stream, eprop_network, eprop_task
 from snn_deploy.learning.library import error_neuron, readout_delta
 from snn_deploy.learning.microcode import INPUT_REGISTERS, OPS, STATE_REGISTERS, NeuronProgram, ins
 from snn_deploy.learning.network import Connection, Neurons, PlasticNetwork, Source
@@ -421,3 +422,34 @@ def test_random_streams_drawn_in_one_call_equal_per_step_draws():
     a, b = np.random.default_rng(4), np.random.default_rng(4)
     floats = a.random(500)
     assert all(float(b.random(1)[0]) == f for f in floats)
+
+
+def test_eprop_demo_network_compiled_equal_reference(loihi2):
+    """The e-prop demo's network (hidden e-prop layer, readout with error neurons, bias
+    synapse, graded labels and aux feedback, resets between samples), two training chunks."""
+    cfg = dataclasses.replace(
+        EpropConfig(), num_classes=3, num_units=10, hidden=12, samples_per_class=4, seed=3
+    )
+    data = eprop_task(cfg)
+    net = eprop_network(cfg)
+    ref = PlasticEmulator.for_profile(net, loihi2)
+    comp = CompiledPlasticEmulator.for_profile(net, loihi2)
+    record = dict(
+        record_spikes=("hid", "out", "in"),
+        record_voltage=("hid", "out"),
+        record_registers=("hid", "out"),
+        record_plastic=("w_in", "w_out", "bias"),
+    )
+    for chunk in (slice(0, 5), slice(5, 9)):
+        stream = _stream(cfg, data.x_train[chunk], data.y_train[chunk])
+        a, b = comp.run(stream, **record), ref.run(stream, **record)
+        for kind in ("spikes", "v"):
+            for name, val in b[kind].items():
+                assert_ints_equal(a[kind][name], val, f"{kind} {name}")
+        for name, regs in b["reg"].items():
+            for r in STATE_REGISTERS:
+                assert_ints_equal(a["reg"][name][r], regs[r], f"register {name}.{r}")
+        for name, q in b["plastic"].items():
+            for key in RECORDED:
+                assert_ints_equal(a["plastic"][name][key], q[key], f"{name} {key}")
+    assert (comp.weights("w_in") != net.connection("w_in").weights).any()
