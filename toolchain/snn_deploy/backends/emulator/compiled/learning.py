@@ -185,15 +185,12 @@ class _Layout:
         from snn_deploy.backends.emulator.learning import PlasticDense
 
         net, num, eng = ref.net, ref.num, ref.engine
-        self.sizes = net.sizes
         # -- neurons ----------------------------------------------------------------------------
         self.pop_names = [p.name for p in net.populations]
         self.pop_off, n = {}, 0
         for p in net.populations:
             self.pop_off[p.name] = n
             n += p.size
-        self.n_neurons = n
-        self.src_names = [s.name for s in net.sources]
         self.src_off, ns = {}, 0
         for s in net.sources:
             self.src_off[s.name] = ns
