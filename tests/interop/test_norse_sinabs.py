@@ -128,7 +128,9 @@ def test_single_spike_approximation_of_a_multi_spike_model_is_measured(tmp_path)
         calibrate=str(FIXTURES / f"{name}.npz"),
     ).to_dict()
     note = next(n for n in report["notes"] if n.startswith("--spikes single replaces"))
-    assert "measured in float on the calibration data (4 samples)" in note
+    assert (
+        "(its convention 'sinabs'); measured in float on the calibration data (4 samples)" in note
+    )
     assert f"'3' {int(expected.sum()):,} spikes (multi)" in note  # the framework's own count
     assert report["contract"]["spikes"] == "single"
     uncal = api.compile(
@@ -164,6 +166,12 @@ def test_per_neuron_time_constants_are_refused_for_loihi2(tmp_path):
 def test_single_spike_fixtures_compile_for_loihi2(name, tmp_path):
     report, data = _compile_single(name, tmp_path)
     assert report["contract"]["spikes"] == "single"
+    notes = " ".join(report["notes"])
+    if name.startswith("norse_"):
+        assert "leading batch dimension dropped" in notes
+        assert report["contract"]["convention"] == "norse-1.1"
+    else:
+        assert "the model spikes at V >= threshold; Intel Loihi 2 compares V > threshold" in notes
     s = api.emulate(tmp_path / name, data=data)
     assert s.layers[-1].agreement > 0.5
 

@@ -210,7 +210,8 @@ def _spikes_notes(graph: nir.NIRGraph, net, overrides: dict, inputs: dict | None
     default = resolve_contract(graph, rest).spikes
     if default == stated:
         return []
-    head = f"--spikes {stated} replaces the model's {default}-spike reading ({net.contract.source})"
+    origin = f"convention '{net.contract.convention}'" if net.contract.convention else "metadata"
+    head = f"--spikes {stated} replaces the model's {default}-spike reading (its {origin})"
     if inputs is None:
         return [f"{head}; its effect was not measured: pass --calibrate DATA to measure it"]
     other = normalize(graph, {**rest, "spikes": default})
