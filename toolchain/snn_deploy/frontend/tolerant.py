@@ -13,7 +13,7 @@ NIRTorch#17), Sinabs 3.1.3 writes a ``LIF`` with 0-d parameters (type ``[]``) fo
   rest) loses it: a batch dimension;
 - a linear node's output shape follows from its input (``ir.lowering``); an ``Affine``/``Linear``
   checks that its input has as many values as its weight has columns;
-- a neuron node (or ``Delay``, ``Scale``-like parameter node) with only 0-d parameters takes the
+- a neuron node (or a ``Delay``) with only 0-d parameters takes the
   shape of its input, and its parameters are broadcast to it; one with shaped parameters must get
   as many values as it has neurons;
 - an ``Output`` takes the shape of what feeds it.
