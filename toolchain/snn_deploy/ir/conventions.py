@@ -20,7 +20,7 @@ the contract's ``source`` and the compile report.
   same step; Euler, reset to ``v_reset`` (Norse's ``reset_value``), spike at ``V > threshold``;
   dt 1e-3 s, Norse's default (``to_nir`` and every cell), which the file does not record.
   Recognised when every neuron is LIF/CubaLIF/LI/IF with ``r = 1`` and every time constant lies
-  in ``[dt^2, dt]`` (``tau_true`` between 1 ms and 1 s at dt = 1e-3).
+  in ``[dt^2, dt]`` (``tau_true`` between dt and 1 s), dt = 1e-3 or the user's ``--dt``.
 - ``norse`` (user dt; Norse's default 1e-3), ``spikingjelly`` (user dt; its default 1e-4),
   ``nir`` (user dt): euler, reset to zero; stated by the user only.
 """
@@ -154,8 +154,11 @@ def _round_number(x: float) -> bool:
     return any(abs(mant - m) <= 1e-4 * m for m in (1.0, 2.0, 2.5, 5.0, 10.0))
 
 
-def detect(nodes: dict) -> tuple[Convention, float, str] | None:
-    """(convention, dt, why) recognised from the parameters, or None."""
+def detect(nodes: dict, dt_hint: float | None = None) -> tuple[Convention, float, str] | None:
+    """(convention, dt, why) recognised from the parameters, or None. ``dt_hint`` is the
+    user's ``--dt``: Norse's signature (time constants between dt^2 and dt) is then looked for
+    at that dt instead of Norse's default."""
+    norse_dt = dt_hint or NORSE_DT
     taus = _taus(nodes)
     neurons = [
         n
@@ -188,7 +191,7 @@ def detect(nodes: dict) -> tuple[Convention, float, str] | None:
         and all(isinstance(n, (nir.IF, nir.LIF, nir.LI, nir.CubaLIF)) for n in neurons)
         and all(_close(n.r, 1.0) for n in neurons)
         and all(
-            np.all((t >= NORSE_DT**2 * (1 - _REL)) & (t <= NORSE_DT * (1 + _REL)))
+            np.all((t >= norse_dt**2 * (1 - _REL)) & (t <= norse_dt * (1 + _REL)))
             for _, _, tm, _, ts, _ in taus
             for t in (tm, ts)
             if t is not None
@@ -196,9 +199,9 @@ def detect(nodes: dict) -> tuple[Convention, float, str] | None:
     ):
         return (
             CONVENTIONS["norse-1.1"],
-            NORSE_DT,
-            "every neuron has r = 1 and time constants between dt^2 and dt at dt = 1e-3 "
-            "(tau = dt * tau_true, norse#411): Norse 1.1.0's export",
+            norse_dt,
+            f"every neuron has r = 1 and time constants between dt^2 and dt at dt = "
+            f"{norse_dt:g} (tau = dt * tau_true, norse#411): Norse 1.1.0's export",
         )
     if taus and all(not _close(r, 1.0) for _, _, _, r, _, _ in taus):
         dts = [
@@ -254,8 +257,8 @@ def resolve(
                 found = detect(graph_nodes)
                 dt = found[1] if found and found[0].name == "rockpool" else None
         else:
-            found = detect(graph_nodes)
             user_dt = overrides.get("dt_seconds")
+            found = detect(graph_nodes, user_dt)
             if found and (
                 user_dt is None or found[0].dt_seconds is not None or _close(found[1], user_dt)
             ):
