@@ -21,7 +21,7 @@ NIRTorch#17), Sinabs 3.1.3 writes a ``LIF`` with 0-d parameters (type ``[]``) fo
 Every edge is then checked (the sizes at both ends agree, several edges into one node carry the
 same size); a graph inconsistent even then is refused with the node and the shapes that disagree.
 The result is a new graph (the input is not modified) whose nodes carry the inferred shapes, and
-one note per inference for the compile report.
+a note for the compile report listing each inference.
 """
 
 from __future__ import annotations
@@ -151,7 +151,6 @@ def infer_graph(graph: nir.NIRGraph, refused: str = "") -> tuple[nir.NIRGraph, t
                 shape = shape[1:]
                 new_nodes[name] = nir.Input(input_type={"input": np.array(shape)})
             shapes[name] = shape
-    inputs_of: dict[str, tuple[int, ...]] = {}
     for _ in range(len(nodes) + 1):
         changed = False
         for name, node in nodes.items():
@@ -164,8 +163,6 @@ def infer_graph(graph: nir.NIRGraph, refused: str = "") -> tuple[nir.NIRGraph, t
             shape = _infer_node(name, node, in_shape, new_nodes, notes)
             if shape is None:
                 continue
-            if in_shape is not None:
-                inputs_of[name] = in_shape
             shapes[name] = shape
             changed = True
         if not changed:
