@@ -20,6 +20,7 @@ from snn_deploy.ir.normalize import normalize
 from snn_deploy.ir.simulate import simulate, spike_counts
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.nir"))
 OPTION_FIELDS = {"dt": "dt_seconds", "spikes": "spikes", "reset": "reset"}
 
@@ -115,6 +116,12 @@ def test_multi_spike_is_refused_for_loihi2_with_the_reason(name, tmp_path, capsy
     for target in ("spinnaker1", "fixedpoint"):
         with pytest.raises(ResourceError, match="max_spikes_per_step"):
             api.compile(nir_file, target, tmp_path / target, reset="zero")
+    # A chip that could emit several spikes still needs an arithmetic that counts them.
+    toml = (PROFILES / "fixedpoint.toml").read_text()
+    mine = tmp_path / "multi_chip.toml"
+    mine.write_text(toml.replace("max_spikes_per_step = 1", "max_spikes_per_step = 31"))
+    with pytest.raises(ResourceError, match="multi-spike integer arithmetic for fixedpoint is not"):
+        api.compile(nir_file, profile=mine, out=tmp_path / "mine")
 
 
 def test_single_spike_approximation_of_a_multi_spike_model_is_measured(tmp_path):

@@ -80,7 +80,20 @@ def check_models(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
                 fix="the chip adds this step's current to the voltage; export the model that way",
             )
         )
-    if getattr(contract, "spikes", "single") == "multi" and neurons.max_spikes_per_step < 2:
+    if contract.spikes == "multi" and neurons.max_spikes_per_step >= 2:
+        # No quantizer or emulator here computes spike counts yet (the Xylo issue will).
+        out.append(
+            Violation(
+                layer="",
+                what="multi-spike integer arithmetic for",
+                value=qnet.arithmetic,
+                limit="snn-deploy",
+                relation="is not implemented in",
+                key=key("neurons", "max_spikes_per_step"),
+                fix="compile with --spikes single, or implement spike counts for this arithmetic",
+            )
+        )
+    if contract.spikes == "multi" and neurons.max_spikes_per_step < 2:
         for pop in qnet.populations:
             if pop.model in ("cuba_li",):  # a readout that never spikes
                 continue
