@@ -10,13 +10,14 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env pynn-env demo test bench lint clean
+.PHONY: help venv lava-env pynn-env interop-fixtures demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
 	@echo "make test   run the whole test suite (what CI runs)"
 	@echo "make bench  run the benchmarks in benchmarks/ (minutes; not part of make test)"
 	@echo "make clean  remove build outputs (keeps the virtual environments)"
+	@echo "make interop-fixtures  regenerate tests/interop/fixtures/ with Norse 1.1.0 and Sinabs 3.1.3"
 
 venv: $(VENV)/.installed
 
@@ -35,6 +36,9 @@ lava-env:
 
 pynn-env:
 	@scripts/setup-pynn-env
+
+interop-fixtures:
+	@scripts/make-interop-fixtures
 
 $(DEMO)/model.pt: $(VENV)/.installed
 	@mkdir -p $(DEMO)

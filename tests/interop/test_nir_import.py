@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy import api
-from snn_deploy.errors import ModelError
+from snn_deploy.errors import ModelError, ResourceError
 from snn_deploy.ir.lowering import lower
 from snn_deploy.ir.normalize import normalize
 from snn_deploy.ir.simulate import simulate
@@ -305,8 +305,15 @@ def test_braille_graphs_compile_and_emulate(nir_paper, synthetic, name, tmp_path
 
 def test_sinabs_cnn_compiles_and_emulates(nir_paper, synthetic, tmp_path):
     graph = nir_paper / "02_cnn" / "cnn_sinabs.nir"
+    with pytest.raises(ResourceError, match="max_spikes_per_step"):  # Sinabs' MultiSpike default
+        api.compile(graph, "loihi2", tmp_path / "multi", reset="zero")
     report = api.compile(
-        graph, "loihi2", tmp_path / "cnn", reset="zero", calibrate=str(synthetic / "cnn.npz")
+        graph,
+        "loihi2",
+        tmp_path / "cnn",
+        reset="zero",
+        spikes="single",
+        calibrate=str(synthetic / "cnn.npz"),
     ).to_dict()
     pops = report["network"]["populations"]
     assert [p["name"] for p in pops] == ["1", "3", "6", "10", "12"]
@@ -329,6 +336,7 @@ def test_braille_and_cnn_agree_with_lava(nir_paper, synthetic, tmp_path, lava_re
         "loihi2",
         tmp_path / "c",
         reset="zero",
+        spikes="single",
         calibrate=str(synthetic / "cnn.npz"),
     )
     s = api.emulate(tmp_path / "c", data=str(synthetic / "cnn.npz"), backend="lava", samples=2)

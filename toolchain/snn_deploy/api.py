@@ -29,6 +29,7 @@ def compile(  # noqa: A001 - the verb users expect
     reset_delay: bool | None = None,
     convention: str | None = None,
     integrator: str | None = None,
+    spikes: str | None = None,
     calibrate: str | None = None,
     steps: int | None = None,
     arch: str | None = None,
@@ -38,18 +39,20 @@ def compile(  # noqa: A001 - the verb users expect
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
 
-    ``dt``, ``reset``, ``reset_delay``, ``integrator`` and ``convention`` state the discretization
-    where the model does not (see :mod:`snn_deploy.ir.conventions`); ``calibrate`` names data
-    ('digits' or an .npz file) on which the float model's state ranges are measured to choose the
-    integer scales (otherwise the checkpoint's calibration, or worst-case bounds); it is required
-    for an ``.onnx`` ANN, whose weights are normalized on it, and ``steps`` sets how many time
-    steps the converted network's rate-coded inputs last (default 100)."""
+    ``dt``, ``reset``, ``reset_delay``, ``integrator``, ``spikes`` (``single``/``multi``) and
+    ``convention`` state the discretization where the model does not (see
+    :mod:`snn_deploy.ir.conventions`); ``calibrate`` names data ('digits' or an .npz file) on
+    which the float model's state ranges are measured to choose the integer scales (otherwise
+    the checkpoint's calibration, or worst-case bounds); it is required for an ``.onnx`` ANN,
+    whose weights are normalized on it, and ``steps`` sets how many time steps the converted
+    network's rate-coded inputs last (default 100)."""
     fields = {
         "dt_seconds": dt,
         "reset": reset,
         "reset_delay": reset_delay,
         "convention": convention,
         "integrator": integrator,
+        "spikes": spikes,
     }
     overrides = {k: v for k, v in fields.items() if v is not None}
     opts = CompileOptions(

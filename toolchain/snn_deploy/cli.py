@@ -29,6 +29,7 @@ def _compile(args) -> int:
         reset_delay=True if args.reset_delay else None,
         convention=args.convention,
         integrator=args.integrator,
+        spikes=args.spikes,
         calibrate=args.calibrate,
         steps=args.steps,
         arch=args.arch,
@@ -203,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--integrator",
         choices=("euler", "exact"),
         help="discretization of the time constants, if the model does not say",
+    )
+    c.add_argument(
+        "--spikes",
+        choices=("single", "multi"),
+        help="spikes per neuron and step: single (0/1), or multi (Sinabs' MultiSpike: "
+        "floor(V/threshold)); Sinabs exports are read as multi unless this says single",
     )
     c.add_argument(
         "--convention",

@@ -38,10 +38,11 @@ from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import compare
 from snn_deploy.errors import ResourceError, UnsupportedError, VerificationError
 from snn_deploy.frontend import ImportedModel, import_model
+from snn_deploy.frontend.nir_file import read_nir
 from snn_deploy.ir.contract import METADATA_KEY
 from snn_deploy.ir.network import weights_equal
-from snn_deploy.ir.normalize import normalize
-from snn_deploy.ir.simulate import calibrate
+from snn_deploy.ir.normalize import normalize, resolve_contract
+from snn_deploy.ir.simulate import calibrate, simulate
 from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
@@ -126,6 +127,16 @@ def compile_model(opts: CompileOptions) -> CompileReport:
                 }
                 for k, v in calibrate(net, inputs, opts.calibrate_percentile).items()
             }
+        notes = _spikes_notes(
+            imported.graph, net, opts.overrides, inputs if opts.calibrate else None
+        )
+        if net.contract.threshold != profile.neurons.threshold_comparison:
+            notes.append(
+                f"the model spikes at V {net.contract.threshold} threshold; "
+                f"{profile.chip.title} compares V {profile.neurons.threshold_comparison} "
+                "threshold: the two differ only where V equals the threshold exactly"
+            )
+        imported = dataclasses.replace(imported, notes=(*imported.notes, *notes))
         extra = {}
         if opts.weight_bits is not None:
             if "weight_bits" not in inspect.signature(quantizer).parameters:
@@ -188,6 +199,38 @@ def compile_model(opts: CompileOptions) -> CompileReport:
     return report
 
 
+def _spikes_notes(graph: nir.NIRGraph, net, overrides: dict, inputs: dict | None) -> list[str]:
+    """What ``--spikes`` changed: when it states another spike mode than the graph's metadata
+    or convention, the float network is run both ways on the calibration data (if any) and the
+    spike counts per layer are reported."""
+    stated = overrides.get("spikes")
+    if stated is None:
+        return []
+    rest = {k: v for k, v in overrides.items() if k != "spikes"}
+    default = resolve_contract(graph, rest).spikes
+    if default == stated:
+        return []
+    origin = f"convention '{net.contract.convention}'" if net.contract.convention else "metadata"
+    head = f"--spikes {stated} replaces the model's {default}-spike reading (its {origin})"
+    if inputs is None:
+        return [f"{head}; its effect was not measured: pass --calibrate DATA to measure it"]
+    other = normalize(graph, {**rest, "spikes": default})
+    got, ref = simulate(net, inputs).spikes, simulate(other, inputs).spikes
+    parts = []
+    for pop in net.populations:
+        if pop.name not in got:
+            continue
+        a, b = np.asarray(got[pop.name], np.int64), np.asarray(ref[pop.name], np.int64)
+        parts.append(
+            f"'{pop.name}' {int(b.sum()):,} spikes ({default}) vs {int(a.sum()):,} ({stated}), "
+            f"{int(np.count_nonzero(a != b)):,} of {a.size:,} neuron-steps differ"
+        )
+    batch = next(iter(inputs.values())).shape[0]
+    return [
+        f"{head}; measured in float on the calibration data ({batch} samples): " + "; ".join(parts)
+    ]
+
+
 def _graph_with_contract(graph: nir.NIRGraph, contract_meta: dict) -> nir.NIRGraph:
     meta = dict(graph.metadata or {})
     meta[METADATA_KEY] = contract_meta
@@ -206,7 +249,7 @@ def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> 
     for a, b in zip(qnet.projections, back.projections, strict=True):
         if not weights_equal(a.weight, b.weight) or a.params != b.params:
             problems.append(a.name)
-    graph = nir.read(folder / "graph.nir")
+    graph = read_nir(folder / "graph.nir").graph
     renet = normalize(graph, overrides)
     for a, b in zip(net.projections, renet.projections, strict=True):
         if not weights_equal(a.weight, b.weight):

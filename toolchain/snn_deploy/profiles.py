@@ -70,6 +70,7 @@ class NeuronSection:
     threshold_comparison: str
     per_neuron_decays: bool
     per_neuron_threshold: bool
+    max_spikes_per_step: int  # spikes one neuron can emit in one step (1: binary spikes)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Format and model checks: is every integer what the chip will store, unchanged?
 
-For the Loihi family: neuron model, reset mode and voltage drive supported; one decay and one
-threshold per population where the chip allows only one; decays, thresholds, bias mantissas and
-exponents, weight exponents and delays inside their formats; and weights that the chip's
-clip-and-truncate (``prepare_weights``) would leave exactly as they are.
+For the Loihi family: neuron model, reset mode, voltage drive and spikes per step supported; one
+decay and one threshold per population where the chip allows only one; decays, thresholds, bias
+mantissas and exponents, weight exponents and delays inside their formats; and weights that the
+chip's clip-and-truncate (``prepare_weights``) would leave exactly as they are.
 """
 
 from __future__ import annotations
@@ -80,6 +80,36 @@ def check_models(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
                 fix="the chip adds this step's current to the voltage; export the model that way",
             )
         )
+    if contract.spikes == "multi" and neurons.max_spikes_per_step >= 2:
+        # No quantizer or emulator here computes spike counts yet (the Xylo issue will).
+        out.append(
+            Violation(
+                layer="",
+                what="multi-spike integer arithmetic for",
+                value=qnet.arithmetic,
+                limit="snn-deploy",
+                relation="is not implemented in",
+                key=key("neurons", "max_spikes_per_step"),
+                fix="compile with --spikes single, or implement spike counts for this arithmetic",
+            )
+        )
+    if contract.spikes == "multi" and neurons.max_spikes_per_step < 2:
+        for pop in qnet.populations:
+            if pop.model in ("cuba_li",):  # a readout that never spikes
+                continue
+            out.append(
+                Violation(
+                    layer=pop.name,
+                    what="spikes per neuron and step",
+                    value="several (multi-spike model)",
+                    limit=neurons.max_spikes_per_step,
+                    relation="exceed",
+                    key=key("neurons", "max_spikes_per_step"),
+                    fix="the chip emits one spike per neuron and step: compile with --spikes "
+                    "single (exact for Sinabs' SingleSpike; for a MultiSpike model an "
+                    "approximation whose effect --calibrate DATA measures)",
+                )
+            )
     for pop in qnet.populations:
         if pop.model not in neurons.models:
             out.append(

@@ -1,13 +1,15 @@
-"""NIR files (``.nir``, HDF5): reading with one clear error per failure."""
+"""NIR files (``.nir``, HDF5): reading with one clear error per failure.
+
+A graph that NIR's type check refuses is read without it and its shapes inferred
+(:mod:`snn_deploy.frontend.tolerant`); what was inferred goes into the model's notes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nir
-
 from snn_deploy.errors import InputFileError, ModelError
 from snn_deploy.frontend.load import ImportedModel
+from snn_deploy.frontend.tolerant import read_graph
 
 
 def read_nir(path: Path) -> ImportedModel:
@@ -22,11 +24,11 @@ def read_nir(path: Path) -> ImportedModel:
             hint="the file is truncated or not HDF5; export it again with nir.write",
         ) from None
     try:
-        graph = nir.read(path)
+        graph, notes = read_graph(path)
     except (KeyError, ValueError, TypeError, AssertionError, NotImplementedError) as exc:
         raise ModelError(
             f"{path.name}: NIR graph could not be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:160] if str(exc) else 'no detail'})",
             hint="check that the file was written by nir 1.0.x and that node shapes agree",
         ) from None
-    return ImportedModel(graph=graph, source=str(path), kind="NIR file")
+    return ImportedModel(graph=graph, source=str(path), kind="NIR file", notes=notes)

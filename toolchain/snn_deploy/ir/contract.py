@@ -19,6 +19,8 @@ CONTRACT_VERSION = 1
 INTEGRATORS = ("euler", "exact")
 RESETS = ("zero", "subtract")
 CURRENT_DRIVES = ("same_step", "previous_step")
+THRESHOLDS = (">", ">=")
+SPIKES = ("single", "multi")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,15 @@ class DiscretizationContract:
       (its "avoid double reset" term), so it needs twice the threshold to spike again.
     - ``current_drive``: CubaLIF voltage driven by ``I[t]`` (``same_step``, snnTorch) or ``I[t-1]``.
     - ``recurrent_delay_steps``: delay on back edges (1 in every discrete runtime in use).
-    - ``threshold``: the spike comparison (``>``, NIR's Threshold).
+    - ``threshold``: the spike comparison: ``>`` (NIR's Threshold, snnTorch, Norse) or ``>=``
+      (Sinabs' ``SingleSpike`` and ``MultiSpike``).
+    - ``spikes``: ``single`` (at most one spike per neuron and step) or ``multi`` (Sinabs'
+      ``MultiSpike``: ``n = floor(V / threshold)`` spikes where ``V >= threshold``, sent as a
+      count, and the threshold subtracted ``n`` times; ``n`` = the number of times the
+      comparison holds while the threshold is subtracted).
+    - ``convention``: the exporter convention whose meaning of the node parameters applies
+      (``ir.conventions``; e.g. ``norse-1.1`` divides tau by dt), so that a graph written with
+      this contract in its metadata reads back to the same network; empty: NIR's own meaning.
     - ``source``: why this contract: graph metadata, user flags, or an exporter convention.
     """
 
@@ -47,6 +57,8 @@ class DiscretizationContract:
     current_drive: str = "same_step"
     recurrent_delay_steps: int = 1
     threshold: str = ">"
+    spikes: str = "single"
+    convention: str = ""
     source: str = "snn-deploy default"
 
     def __post_init__(self):
@@ -63,8 +75,12 @@ class DiscretizationContract:
             problems.append("recurrent_delay_steps must be >= 1")
         if self.subtract_recheck and (self.reset != "subtract" or self.reset_delay):
             problems.append("subtract_recheck applies only to reset 'subtract' without delay")
-        if self.threshold != ">":
-            problems.append(f"threshold comparison {self.threshold!r} is not supported (only '>')")
+        if self.threshold not in THRESHOLDS:
+            problems.append(f"threshold comparison {self.threshold!r} not in {THRESHOLDS}")
+        if self.spikes not in SPIKES:
+            problems.append(f"spikes {self.spikes!r} not in {SPIKES}")
+        if self.spikes == "multi" and (self.reset_delay or self.subtract_recheck):
+            problems.append("multi-spike neurons take no delayed reset and no snnTorch re-check")
         if problems:
             raise ModelError("invalid discretization contract: " + "; ".join(problems))
 
@@ -98,7 +114,9 @@ class DiscretizationContract:
             f"{' (snnTorch re-check)' if self.subtract_recheck else ''}, voltage driven by "
             f"{'I[t]' if self.current_drive == 'same_step' else 'I[t-1]'}, "
             f"recurrent delay {self.recurrent_delay_steps} step(s), spike if V {self.threshold} "
-            f"threshold; chosen because: {self.source}"
+            f"threshold"
+            f"{', several spikes per step (multi-spike)' if self.spikes == 'multi' else ''}"
+            f"; chosen because: {self.source}"
         )
 
 

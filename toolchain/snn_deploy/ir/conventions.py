@@ -8,13 +8,21 @@ the contract's ``source`` and the compile report.
 
 - ``snntorch``: dt 1e-4 s (hard-coded by snnTorch 1.0.0), euler, reset not encoded (NIR: to
   v_reset); recognised by ``r = tau/1e-4`` (and ``w_in = tau_syn/1e-4``) on every neuron.
-- ``sinabs``: dt 1 (tau in steps), exact, reset by subtraction; recognised when there are only
-  IF/LIF neurons with ``r = 1`` and every ``tau >= 1``.
+- ``sinabs``: dt 1 (tau in steps), exact, reset by subtraction, spike at ``V >= threshold``
+  (``SingleSpike``, ``MultiSpike``), several spikes per step (``MultiSpike``, the default
+  ``spike_fn`` of Sinabs 3.1.3's IAF and LIF; ``--spikes single`` for ``SingleSpike``);
+  recognised when there are only IF/LIF neurons with ``r = 1`` and every ``tau >= 1``.
 - ``rockpool``: dt solved from ``r = tau exp(-dt/tau)/dt``, exact, reset to zero; recognised when
   one round dt solves it for every neuron (``r != 1``).
-- ``norse`` (user dt; Norse's default 1e-3), ``norse-1.1`` (Norse 1.1.0 writes
-  ``tau = dt * tau_true``, norse#411: tau is divided by dt), ``spikingjelly`` (user dt; its default
-  1e-4), ``nir`` (user dt): euler, reset to zero; stated by the user only.
+- ``norse-1.1``: Norse 1.1.0's ``to_nir``: ``tau = dt * tau_true`` (norse#411: tau is divided by
+  dt), ``r = 1``; its IAF adds its input unscaled (``v += x``: IF gain ``r``, not ``r dt``), its
+  ``LIFCell`` current jumps by its input (``i += x``: no ``dt/tau_syn`` gain) and drives V in the
+  same step; Euler, reset to ``v_reset`` (Norse's ``reset_value``), spike at ``V > threshold``;
+  dt 1e-3 s, Norse's default (``to_nir`` and every cell), which the file does not record.
+  Recognised when every neuron is LIF/CubaLIF/LI/IF with ``r = 1`` and every time constant lies
+  in ``[dt^2, dt]`` (``tau_true`` between dt and 1 s), dt = 1e-3 or the user's ``--dt``.
+- ``norse`` (user dt; Norse's default 1e-3), ``spikingjelly`` (user dt; its default 1e-4),
+  ``nir`` (user dt): euler, reset to zero; stated by the user only.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from snn_deploy.errors import ModelError
 from snn_deploy.ir.contract import METADATA_KEY, DiscretizationContract
 
 SNNTORCH_DT = 1e-4
+NORSE_DT = 1e-3  # norse.torch.to_nir(..., dt=0.001) and every Norse cell's default dt
 _REL = 1e-4  # float32 parameters: relative agreement accepted as equality
 
 
@@ -41,6 +50,10 @@ class Convention:
     reset: str
     note: str
     tau_divided_by_dt: bool = False
+    threshold: str = ">"
+    spikes: str = "single"
+    if_gain_per_step: bool = False  # IF adds its input as it is (v += r x), not r dt x
+    current_jump: bool = False  # CubaLIF's current jumps by w_in x, not w_in dt/tau_syn x
 
 
 CONVENTIONS = {
@@ -60,7 +73,12 @@ CONVENTIONS = {
         "exact",
         1.0,
         "subtract",
-        "Sinabs writes tau in time steps (dt = 1) and its IAF/LIF reset by subtraction",
+        "Sinabs writes tau in time steps (dt = 1); its IAF/LIF reset by subtraction and spike "
+        "at V >= threshold; the file does not say the spike function: Sinabs' default "
+        "MultiSpike (several spikes per step) is assumed unless --spikes single states "
+        "SingleSpike",
+        threshold=">=",
+        spikes="multi",
     ),
     "rockpool": Convention(
         "rockpool",
@@ -74,10 +92,15 @@ CONVENTIONS = {
     "norse-1.1": Convention(
         "norse-1.1",
         "euler",
-        None,
+        NORSE_DT,
         "zero",
-        "Norse 1.1.0 writes tau = dt * tau_true (norse#411): tau is divided by dt",
+        "Norse 1.1.0 writes tau = dt * tau_true (norse#411): tau is divided by dt; its IAF adds "
+        "its input unscaled and its LIFCell current jumps by its input; dt = 1e-3 s is Norse's "
+        "default, which the file does not record: pass --dt if the model ran with another; "
+        "Norse starts V at v_leak, snn-deploy at 0 (the same when v_leak = 0)",
         tau_divided_by_dt=True,
+        if_gain_per_step=True,
+        current_jump=True,
     ),
     "spikingjelly": Convention(
         "spikingjelly",
@@ -131,8 +154,11 @@ def _round_number(x: float) -> bool:
     return any(abs(mant - m) <= 1e-4 * m for m in (1.0, 2.0, 2.5, 5.0, 10.0))
 
 
-def detect(nodes: dict) -> tuple[Convention, float, str] | None:
-    """(convention, dt, why) recognised from the parameters, or None."""
+def detect(nodes: dict, dt_hint: float | None = None) -> tuple[Convention, float, str] | None:
+    """(convention, dt, why) recognised from the parameters, or None. ``dt_hint`` is the
+    user's ``--dt``: Norse's signature (time constants between dt^2 and dt) is then looked for
+    at that dt instead of Norse's default."""
+    norse_dt = dt_hint or NORSE_DT
     taus = _taus(nodes)
     neurons = [
         n
@@ -159,6 +185,23 @@ def detect(nodes: dict) -> tuple[Convention, float, str] | None:
             CONVENTIONS["sinabs"],
             1.0,
             "only IF/LIF neurons with r = 1 and tau >= 1 (in steps): Sinabs' export",
+        )
+    if (
+        taus
+        and all(isinstance(n, (nir.IF, nir.LIF, nir.LI, nir.CubaLIF)) for n in neurons)
+        and all(_close(n.r, 1.0) for n in neurons)
+        and all(
+            np.all((t >= norse_dt**2 * (1 - _REL)) & (t <= norse_dt * (1 + _REL)))
+            for _, _, tm, _, ts, _ in taus
+            for t in (tm, ts)
+            if t is not None
+        )
+    ):
+        return (
+            CONVENTIONS["norse-1.1"],
+            norse_dt,
+            f"every neuron has r = 1 and time constants between dt^2 and dt at dt = "
+            f"{norse_dt:g} (tau = dt * tau_true, norse#411): Norse 1.1.0's export",
         )
     if taus and all(not _close(r, 1.0) for _, _, _, r, _, _ in taus):
         dts = [
@@ -195,6 +238,13 @@ def resolve(
     if meta:
         contract = DiscretizationContract.from_metadata(dict(meta))
         why = "the graph's metadata (snn-deploy contract)"
+        if contract.convention:
+            if contract.convention not in CONVENTIONS:
+                raise ModelError(
+                    f"the graph's contract names convention {contract.convention!r}; known: "
+                    + ", ".join(CONVENTIONS)
+                )
+            convention = CONVENTIONS[contract.convention]
     else:
         if convention_name:
             if convention_name not in CONVENTIONS:
@@ -207,8 +257,8 @@ def resolve(
                 found = detect(graph_nodes)
                 dt = found[1] if found and found[0].name == "rockpool" else None
         else:
-            found = detect(graph_nodes)
             user_dt = overrides.get("dt_seconds")
+            found = detect(graph_nodes, user_dt)
             if found and (
                 user_dt is None or found[0].dt_seconds is not None or _close(found[1], user_dt)
             ):
@@ -225,7 +275,14 @@ def resolve(
                 + "|".join(CONVENTIONS),
             )
         c = convention or CONVENTIONS["nir"]
-        contract = DiscretizationContract(dt_seconds=dt, integrator=c.integrator, reset=c.reset)
+        contract = DiscretizationContract(
+            dt_seconds=dt,
+            integrator=c.integrator,
+            reset=c.reset,
+            threshold=c.threshold,
+            spikes=c.spikes,
+            convention=convention.name if convention else "",
+        )
         why += f"; {c.note}"
     if overrides:
         why += "; stated by the user: " + ", ".join(f"{k}={v}" for k, v in overrides.items())

@@ -131,7 +131,9 @@ def network_to_nir(
         oname = "output" if "output" not in nodes else f"output_{out}"
         nodes[oname] = nir.Output(output_type={"output": np.array([net.size_of(out)])})
         edges.append((out, oname))
-    meta = {METADATA_KEY: net.contract.to_metadata(), **(graph_metadata or {})}
+    # The nodes carry canonical parameters: no exporter convention applies to them any more.
+    contract = dataclasses.replace(net.contract, convention="")
+    meta = {METADATA_KEY: contract.to_metadata(), **(graph_metadata or {})}
     return nir.NIRGraph(nodes, edges, metadata=meta, type_check=False)
 
 

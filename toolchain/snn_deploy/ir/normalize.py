@@ -33,6 +33,9 @@ The transformation returns a new network and never modifies the graph. In order:
    Threshold  0      0      1                              0                   yes
    =========  =====  =====  =============================  ==================  ========
 
+   Norse 1.1.0's convention drops ``g(tau_syn)`` from the CubaLIF/CubaLI gain (its current jumps
+   by its input) and ``dt`` from the IF/I gain (its IAF adds its input unscaled).
+
    A neuron node whose metadata holds ``{"snn_deploy_neuron": {"model": NAME, ...}}`` (models
    NIR has no node for, e.g. ``alif``) keeps ``NAME`` as its population model, so that a chip
    without it refuses it by name instead of running a different neuron.
@@ -483,6 +486,8 @@ def _population(
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         alpha, g_syn = _decay_gain(tau(node.tau_syn), contract)
         beta, g_mem = _decay_gain(tau(node.tau_mem), contract)
+        if convention and convention.current_jump:  # Norse: i += x
+            g_syn = 1.0
         gain = per_neuron(node.w_in, 1.0) * g_syn * per_neuron(node.r) * g_mem
         bias = per_neuron(node.v_leak) * g_mem
     elif isinstance(node, (nir.LIF, nir.LI)):
@@ -491,7 +496,8 @@ def _population(
         gain = per_neuron(node.r) * g_mem
         bias = per_neuron(node.v_leak) * g_mem
     elif isinstance(node, (nir.IF, nir.I)):
-        alpha, beta, gain, bias = zeros, ones, per_neuron(node.r) * dt, zeros
+        step = 1.0 if convention and convention.if_gain_per_step else dt  # Norse: v += x
+        alpha, beta, gain, bias = zeros, ones, per_neuron(node.r) * step, zeros
     else:  # nir.Threshold: V[t] = x[t]
         alpha, beta, gain, bias = zeros, zeros, ones, zeros
     for label, decay in (("current", alpha), ("voltage", beta)):
@@ -502,6 +508,12 @@ def _population(
                 hint="state the right dt with --dt, or use the exact integrator",
             )
     threshold = per_neuron(getattr(node, "v_threshold", getattr(node, "threshold", None)), np.inf)
+    if spiking and contract.spikes == "multi" and np.any(threshold <= 0):
+        raise ModelError(
+            f"node '{name}': multi-spike neurons need positive thresholds (a threshold <= 0 "
+            "gives unbounded spike counts)",
+            hint="state --spikes single, or fix the thresholds",
+        )
     meta = (getattr(node, "metadata", None) or {}).get(NEURON_METADATA_KEY) or {}
     model = str(meta.get("model", "cuba_lif" if spiking else "cuba_li"))
     pop = Population(

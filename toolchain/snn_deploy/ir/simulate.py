@@ -5,6 +5,12 @@ default ``reset_delay=True``) a spike at step t resets at step t + 1 instead:
 ``V[t] = beta * V[t-1] + I[t] + bias - threshold * s[t-1]`` (subtract), or ``V[t-1]`` replaced by
 ``v_reset`` before the decay (zero).
 
+With ``threshold = ">="`` (Sinabs) a neuron spikes at ``V >= threshold``. With ``spikes = "multi"``
+(Sinabs' ``MultiSpike``) a neuron emits ``n`` spikes in one step, ``n`` the number of times the
+comparison holds while the threshold is subtracted (``floor(V / threshold)`` for ``>=``,
+``ceil(V / threshold) - 1`` for ``>``), sends the count ``n`` along its projections, and its
+reset subtracts ``n * threshold`` (or sets ``v_reset`` where ``n > 0``).
+
 The golden model against which quantization is measured. It runs either in model time (the
 network's own delays, as the training framework ran it) or in chip time (a :class:`ChipTiming`,
 so that its spikes line up step for step with the emulator's).
@@ -37,7 +43,8 @@ def calibrate(network: DiscreteNetwork, inputs: dict, percentile: float = 100.0)
 
 @dataclass(frozen=True)
 class SimResult:
-    """``spikes[pop]`` is (batch, steps, size) bool; ``voltage[pop]`` (batch, steps, size) for
+    """``spikes[pop]`` is (batch, steps, size) bool (int32 spike counts under a multi-spike
+    contract); ``voltage[pop]`` (batch, steps, size) for
     the populations asked for in ``record_voltage`` and every non-spiking population."""
 
     spikes: dict
@@ -124,6 +131,8 @@ def simulate(
     delays = timing.delays
     delayed = network.contract.reset_delay
     recheck = network.contract.subtract_recheck
+    multi = network.contract.spikes == "multi"
+    at_threshold = network.contract.threshold == ">="
     for t in range(steps):
         for pop in network.populations:
             x = np.zeros((batch, pop.size))
@@ -147,13 +156,17 @@ def simulate(
                 state[pop.name][0][:, t] = i_now
                 state[pop.name][1][:, t] = v
             if pop.spiking:
-                if recheck and pop.reset == "subtract":  # snnTorch: V - theta if still above
+                if multi:
+                    s = spike_counts(v, pop.threshold, at_threshold)
+                elif recheck and pop.reset == "subtract":  # snnTorch: V - theta if still above
                     s = (v - (volt[pop.name] > pop.threshold) * pop.threshold) > pop.threshold
+                elif at_threshold:
+                    s = v >= pop.threshold
                 else:
                     s = v > pop.threshold
                 if not delayed:
                     v = (
-                        np.where(s, pop.v_reset, v)
+                        np.where(s > 0, pop.v_reset, v)
                         if pop.reset == "zero"
                         else v - s * pop.threshold
                     )
@@ -161,5 +174,15 @@ def simulate(
             volt[pop.name] = v
             if pop.name in traces:
                 traces[pop.name][:, t] = v
-    spikes = {p.name: hist[p.name].astype(bool) for p in network.populations if p.spiking}
+    kind = np.int32 if multi else bool
+    spikes = {p.name: hist[p.name].astype(kind) for p in network.populations if p.spiking}
     return SimResult(spikes=spikes, voltage=traces, num_steps=steps, state=state)
+
+
+def spike_counts(v: np.ndarray, threshold: np.ndarray, at_threshold: bool) -> np.ndarray:
+    """Spikes of multi-spike neurons in one step: how many times ``V >= threshold`` (or ``>``)
+    holds while the threshold is subtracted; Sinabs' ``MultiSpike`` computes
+    ``(V > 0) * trunc(V / threshold)``, the same for a positive threshold."""
+    q = v / threshold
+    n = np.floor(q) if at_threshold else np.ceil(q) - 1.0
+    return np.where(v > 0, np.maximum(n, 0.0), 0.0)
