@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from snn_deploy.artifacts import read_manifest, write_json_atomic
+from snn_deploy.artifacts import (
+    VERIFIED,
+    read_manifest,
+    record_files,
+    verify_files,
+    write_json_atomic,
+)
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
 from snn_deploy.errors import InputFileError, UnsupportedError
@@ -75,9 +81,7 @@ def load_artifacts(folder: str | Path):
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    for name in ("graph.nir", "network.npz"):
-        if not (folder / name).is_file():
-            raise InputFileError(f"{folder}: {name} is missing", hint="compile the model again")
+    verify_files(folder, manifest)
     profile = load_profile(manifest["profile"]["path"])
     if profile.numerics_fingerprint() != manifest["profile"].get("numerics_sha256"):
         raise InputFileError(
@@ -116,6 +120,7 @@ def emulate(
         write_json_atomic(folder / "emulation.json", summary.record())
         report = json.loads((folder / "report.json").read_text())
         write_reports(folder, report, summary.record())
+        record_files(folder, manifest, ("emulation.json", "report.md", "report.html"))
     return summary
 
 
@@ -174,15 +179,17 @@ def rerender_report(folder: str | Path) -> Path:
     """Re-render ``report.md`` and ``report.html`` from ``report.json`` (and ``emulation.json``
     if there is one), e.g. after an upgrade of the renderer. Returns the HTML path."""
     folder = Path(folder)
-    read_manifest(folder)
+    manifest = read_manifest(folder)
+    emulated = (folder / "emulation.json").is_file()
+    verify_files(folder, manifest, VERIFIED + (("emulation.json",) if emulated else ()))
     data = {}
     for name in ("report.json", "emulation.json"):
         path = folder / name
-        if name == "emulation.json" and not path.is_file():
+        if name == "emulation.json" and not emulated:
             continue
         try:
             data[name] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise InputFileError(
                 f"{path} cannot be read ({exc})", hint="compile the model again"
             ) from None

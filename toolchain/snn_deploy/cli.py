@@ -1,8 +1,9 @@
 """Command line: parses arguments, calls :mod:`snn_deploy.api`, prints results and errors.
 
 An :class:`SnnDeployError` is printed as one or a few lines (``error: ...`` and ``hint: ...``)
-and the process exits with the error's code; any other exception is a bug and keeps its
-traceback.
+and the process exits with the error's code. Any other exception is a bug in snn-deploy: the CLI
+prints one ``internal error: ...`` line naming the file where it saved the traceback, and exits
+with :data:`INTERNAL_ERROR_EXIT`. ``--debug`` or ``SNN_DEPLOY_DEBUG=1`` re-raises it instead.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from snn_deploy.errors import SnnDeployError
+
+INTERNAL_ERROR_EXIT = 70  # sysexits.h EX_SOFTWARE: an internal software error
+DEBUG_ENV = "SNN_DEPLOY_DEBUG"
 
 
 def _compile(args) -> int:
@@ -183,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bit-accurately.",
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    ap.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"let an internal error raise with its traceback (also: {DEBUG_ENV}=1)",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="model (.pt, .nir or .onnx) -> artifact folder for a target")
@@ -304,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    # Warnings of the libraries underneath (torch, h5py, numpy) are logged, shown with -v only:
+    # the user sees snn-deploy's results and errors, each error on one line.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         return args.func(args)
     except SnnDeployError as exc:
@@ -314,6 +328,50 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # output piped into head & co.
         return 0
+    except Exception as exc:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(_internal_error(exc, argv), file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+    finally:
+        logging.captureWarnings(False)
+
+
+def _internal_error(exc: Exception, argv: list[str] | None) -> str:
+    """The one line for a bug: what was raised, where its traceback was saved, how to report it.
+
+    The traceback goes to a new file in the temporary folder (``$TMPDIR``), with the command
+    line and the versions, so that the report has what is needed to reproduce it."""
+    import platform
+    import tempfile
+    import time
+    import traceback
+
+    import snn_deploy
+
+    detail = str(exc).strip().splitlines()
+    what = type(exc).__name__ + (f": {detail[0][:200]}" if detail else "")
+    command = ["snn-deploy", *(sys.argv[1:] if argv is None else argv)]
+    body = (
+        f"command: {' '.join(command)}\n"
+        f"snn-deploy {snn_deploy.__version__}, Python {platform.python_version()}, "
+        f"{platform.platform()}\n\n" + "".join(traceback.format_exception(exc))
+    )
+    try:
+        fd, path = tempfile.mkstemp(
+            prefix=f"snn-deploy-internal-error-{time.strftime('%Y%m%d-%H%M%S')}-",
+            suffix=".txt",
+        )
+        with os.fdopen(fd, "w") as fh:
+            fh.write(body)
+        saved = f"traceback saved to {path}"
+    except OSError as save_exc:
+        saved = f"the traceback could not be saved ({save_exc.strerror or save_exc})"
+    return (
+        f"internal error: {what} (a bug in snn-deploy, not in your input); {saved}; please "
+        f"report it to the snn-deploy maintainers with that file and your input files, or "
+        f"rerun with --debug to see the traceback here"
+    )
 
 
 if __name__ == "__main__":

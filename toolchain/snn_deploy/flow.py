@@ -29,7 +29,7 @@ import nir
 import numpy as np
 
 import snn_deploy
-from snn_deploy.artifacts import StagingDir, sha256, write_json
+from snn_deploy.artifacts import ARTIFACT_FORMAT, StagingDir, sha256, write_json
 from snn_deploy.backends.spinnaker.pynn import emit_pynn
 from snn_deploy.checks import check_formats
 from snn_deploy.checks.formats import check_mapping
@@ -312,7 +312,7 @@ def _build_report(
 def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, folder: Path):
     files = {f.name: sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
     return {
-        "format": "snn-deploy/artifact",
+        "format": ARTIFACT_FORMAT,
         "version": 1,
         "snn_deploy_version": snn_deploy.__version__,
         "target": profile.name,

@@ -10,8 +10,6 @@ reads the rest (:data:`snn_deploy.train.network.MODEL_KINDS`: ``spiking_mlp`` fo
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 from snn_deploy.errors import InputFileError, ModelError
@@ -21,29 +19,44 @@ FORMAT = "snn-deploy/checkpoint"
 
 
 def load_torch_file(path: Path):
-    """Whatever the file holds, loaded safely (``weights_only=True``)."""
+    """Whatever the file holds, loaded safely (``weights_only=True``).
+
+    ``weights_only=True`` runs no code, so any exception while loading means the file is not a
+    checkpoint this loader can read: the unpickler of a text file raises ``KeyError`` or
+    ``IndexError``, a damaged zip ``RuntimeError``, an unknown global ``UnpicklingError``."""
     import torch
 
+    if path.stat().st_size == 0:
+        raise InputFileError(
+            f"{path.name}: the file is empty, not a PyTorch checkpoint",
+            hint="save models with `snn-deploy train` or torch.save(model.to_checkpoint(), path)",
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        ValueError,
-        AttributeError,
-        ModuleNotFoundError,
-        TypeError,
-    ) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except MemoryError:
+        raise
+    except Exception as exc:
         raise InputFileError(
             f"{path.name}: not a PyTorch checkpoint that can be loaded safely "
-            f"(weights_only=True refused it: {reason[:160]})",
+            f"(weights_only=True refused it: {_load_failure(exc)})",
             hint="save models with `snn-deploy train` or torch.save(model.to_checkpoint(), path); "
             "snn-deploy never unpickles code",
         ) from None
     return obj
+
+
+def _load_failure(exc: Exception) -> str:
+    """The informative part of a ``torch.load`` failure, on one line."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1].split("Check the documentation", 1)[0]
+    text = " ".join(text.split())
+    if len(text) > 160:
+        text = text.split(". ")[0]
+    if not text or isinstance(exc, (KeyError, IndexError)):
+        text = f"{type(exc).__name__} {text}".strip()
+    return text[:160]
 
 
 def load_checkpoint_dict(path: Path) -> dict:
@@ -70,7 +83,10 @@ def read_checkpoint(path: Path) -> ImportedModel:
     from snn_deploy.ir.contract import DiscretizationContract
 
     contract = DiscretizationContract.from_metadata(dict(ckpt["contract"]))
-    graph = model.to_nir(contract)
+    try:
+        graph = model.to_nir(contract)
+    except ModelError as exc:
+        raise ModelError(f"{path.name}: {exc.message}", hint=exc.hint) from None
     return ImportedModel(
         graph=graph,
         source=str(path),

@@ -8,19 +8,18 @@ import nir
 
 from snn_deploy.errors import InputFileError, ModelError
 from snn_deploy.frontend.load import ImportedModel
+from snn_deploy.frontend.sizes import hdf5_arrays, require_memory
 
 
 def read_nir(path: Path) -> ImportedModel:
-    import h5py
-
     try:
-        with h5py.File(path, "r"):
-            pass
+        declared = hdf5_arrays(path)
     except OSError as exc:
         raise InputFileError(
             f"{path.name}: not a readable NIR file (HDF5 error: {str(exc).splitlines()[0][:120]})",
             hint="the file is truncated or not HDF5; export it again with nir.write",
         ) from None
+    require_memory(path, declared)
     try:
         graph = nir.read(path)
     except (KeyError, ValueError, TypeError, AssertionError, NotImplementedError) as exc:

@@ -23,6 +23,7 @@ import nir
 import numpy as np
 
 from snn_deploy.errors import InputFileError, ModelError, UnsupportedError
+from snn_deploy.frontend.sizes import DeclaredArray, require_memory
 from snn_deploy.ir.contract import METADATA_KEY, DiscretizationContract
 
 SUPPORTED_OPS = (
@@ -51,6 +52,35 @@ class AnnLayer:
     attrs: dict | None = None
 
 
+def _declared(tensor) -> DeclaredArray:
+    import onnx
+
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 8
+    return DeclaredArray(tensor.name, tuple(int(d) for d in tensor.dims), itemsize, "ONNX tensor")
+
+
+def _initializer(path: Path, tensor, numpy_helper) -> np.ndarray:
+    """An initializer as float64, refused if its data does not fill its dims or is not finite."""
+    try:
+        value = numpy_helper.to_array(tensor).astype(np.float64)
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise InputFileError(
+            f"{path.name}: initializer '{tensor.name}' cannot be read ({reason})",
+            hint="export the model again with torch.onnx.export",
+        ) from None
+    bad = int(np.count_nonzero(~np.isfinite(value)))
+    if bad:
+        raise ModelError(
+            f"{path.name}: initializer '{tensor.name}' has {bad} NaN or infinite value(s)",
+            hint="the model's training diverged; export a model with finite weights",
+        )
+    return value
+
+
 def _clean(name: str) -> str:
     """ONNX names like '/0/Gemm' as NIR node names (HDF5 groups cannot contain '/')."""
     return name.strip("/").replace("/", "_") or "node"
@@ -75,7 +105,8 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
             hint="export it again with torch.onnx.export",
         ) from None
     g = model.graph
-    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    require_memory(path, [_declared(t) for t in g.initializer])
+    init = {t.name: _initializer(path, t, numpy_helper) for t in g.initializer}
     for n in g.node:
         if n.op_type == "Constant":
             init[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"]).astype(np.float64)
@@ -178,6 +209,13 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
         elif n.op_type in ("Flatten", "Reshape"):
             layers.append(AnnLayer("flatten", name))
         current = n.output[0]
+    for layer in layers:
+        if layer.weight is not None and layer.weight.size == 0:
+            raise ModelError(
+                f"{path.name}: {layer.kind} layer '{layer.name}' has an empty weight of shape "
+                f"{layer.weight.shape}",
+                hint="remove the empty layer, or export the model again",
+            )
     return layers, shape
 
 
