@@ -17,6 +17,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -1081,3 +1083,107 @@ def test_emulate_keeps_the_manifest_true(bases, tmp_path, cli):
         assert manifest["files"][name] == digest, name
     code, _, err = cli(["report", "art"])
     assert code == 0, err
+
+
+# --------------------------------------------------------------- real processes, real stderr
+SUBPROCESS_CASES = (
+    "pt_plain_text",
+    "pt_pickle_that_runs_code",
+    "npz_zero_samples",
+    "npz_fewer_labels_than_samples",
+    "toml_10_to_the_18_cores_per_chip",
+    "art_network_changed_after_compile",
+)
+
+
+def run_process(argv: list[str], cwd: Path, inject: str | None = None, debug: bool = False):
+    """``snn-deploy ARGV`` in a new interpreter, internal-error files going to ``cwd/crash``;
+    with ``inject``, that code runs first (it may replace an api function)."""
+    env = {k: v for k, v in os.environ.items() if k != "SNN_DEPLOY_DEBUG"}
+    env["TMPDIR"] = str(cwd / "crash")
+    if debug:
+        env["SNN_DEPLOY_DEBUG"] = "1"
+    (cwd / "crash").mkdir(exist_ok=True)
+    run_cli = "import sys; from snn_deploy.cli import main; sys.exit(main(sys.argv[1:]))"
+    cmd = [sys.executable, "-c", f"{inject or ''}\n{run_cli}", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_bad_input_in_a_real_process(name, bases, tmp_path):
+    """The classes found by trying the CLI, run as a user runs them: stderr holds the error and
+    nothing else (no traceback, no warning of a library underneath)."""
+    build, code, match = next(p.values for p in CASES if p.id == name)
+    argv = build(Kit(tmp_path, bases))
+    before = snapshot(tmp_path)
+    proc = run_process(argv, tmp_path)
+    assert_one_error(proc.returncode, proc.stderr, code, match)
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("crash")} == before
+
+
+def test_a_nir_file_declaring_terabytes_in_a_real_process(bases, tmp_path):
+    """Declared sizes are checked against the memory this machine really has: 2,000,000 x
+    500,000 float32 (3.6 TiB) is refused before anything is allocated."""
+
+    def edit(f):
+        g = f["node/nodes/fc"]
+        del g["weight"]
+        g.create_dataset("weight", shape=(2_000_000, 500_000), dtype="float32", chunks=(500, 500))
+
+    Kit(tmp_path, bases).h5("g.nir", edit)
+    proc = run_process(compile_nir(None, "g.nir"), tmp_path)
+    match = "g.nir: declares arrays of 3,725.3 GiB (largest: 'node/nodes/fc/weight'"
+    assert_one_error(proc.returncode, proc.stderr, 2, match)
+    assert "of memory available; not read" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------- the last line of defence
+def _boom(*args, **kwargs):
+    raise ZeroDivisionError("boom")
+
+
+def test_an_unexpected_exception_is_one_line_naming_the_saved_traceback(
+    bases, tmp_path, cli, monkeypatch
+):
+    monkeypatch.setattr(api, "emulate", _boom)
+    kit = Kit(tmp_path, bases)
+    code, out, err = cli(emulate_with(kit, kit.npz("d.npz", x=spikes())))
+    assert code == INTERNAL_ERROR_EXIT == 70
+    lines = err.rstrip("\n").split("\n")
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("internal error: ZeroDivisionError: boom (a bug in snn-deploy")
+    assert "please report it" in lines[0] and "--debug" in lines[0]
+    saved = Path(re.search(r"traceback saved to (\S+);", lines[0]).group(1))
+    text = saved.read_text()
+    assert text.startswith("command: snn-deploy emulate art --data d.npz")
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError: boom" in text
+    assert "_boom" in text  # the frame that raised
+
+
+@pytest.mark.parametrize("switch", ["flag", "env"])
+def test_the_debug_switch_lets_it_raise(switch, tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(api, "rerender_report", _boom)
+    argv = ["report", "anything"]
+    if switch == "flag":
+        argv = ["--debug", *argv]
+    else:
+        monkeypatch.setenv("SNN_DEPLOY_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError, match="boom"):
+        main(argv)
+
+
+def test_the_guard_in_a_real_process(tmp_path):
+    """No raw traceback reaches the terminal and the exit code is the guard's own;
+    SNN_DEPLOY_DEBUG=1 shows the traceback."""
+    inject = "import snn_deploy.api as a; a.rerender_report = lambda *x, **k: {}['missing key']"
+    proc = run_process(["report", "x"], tmp_path, inject)
+    assert proc.returncode == INTERNAL_ERROR_EXIT, proc.stderr
+    assert proc.stderr.startswith("internal error: KeyError: 'missing key'"), proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    saved = list((tmp_path / "crash").glob("snn-deploy-internal-error-*.txt"))
+    assert len(saved) == 1 and "KeyError: 'missing key'" in saved[0].read_text()
+    assert str(saved[0]) in proc.stderr
+    debug = run_process(["report", "x"], tmp_path, inject, debug=True)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
