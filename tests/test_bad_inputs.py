@@ -989,6 +989,43 @@ def art_learning_rules_folder(k):
     return emulate_art(k, "rules")
 
 
+# ----------------------------------------------------------- option values and output paths
+@case(2, "--calibrate-percentile must be in (0, 100], got 150")
+def opt_percentile_above_100(k):
+    k.nir("ok.nir", lif_graph())
+    k.npz("d.npz", x=spikes())
+    argv = ["compile", "ok.nir", "--dt", "1e-3", "--calibrate", "d.npz", "-o", "out"]
+    return [*argv, "--calibrate-percentile", "150"]
+
+
+@case(2, "--weight-bits 0 is outside 1..8 for Intel Loihi 2")
+def opt_zero_weight_bits(k):
+    return [*compile_nir(k, k.nir("g.nir", lif_graph())), "--weight-bits", "0"]
+
+
+@case(2, "--steps must be at least 1, got 0")
+def opt_zero_steps(k):
+    return [*compile_onnx(k, k.write("m.onnx", onnx_bytes())), "--steps", "0"]
+
+
+@case(2, "output path")
+def out_through_a_file(k):
+    k.nir("g.nir", lif_graph())
+    return ["compile", "g.nir", "--dt", "1e-3", "-o", "g.nir/out"]
+
+
+@case(2, "output path folder is a folder; give the file to write")
+def out_export_onto_a_folder(k):
+    k.path("folder").mkdir()
+    return ["export", k.art(), "-o", "folder"]
+
+
+@case(2, "--json missing/summary.json is in a folder that does not exist (missing)")
+def out_json_in_a_missing_folder(k):
+    k.npz("d.npz", x=spikes())
+    return ["emulate", k.art(), "--data", "d.npz", "--json", "missing/summary.json"]
+
+
 # ------------------------------------------------------------------------------------ tests
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory) -> dict:
@@ -1160,6 +1197,15 @@ def test_an_unexpected_exception_is_one_line_naming_the_saved_traceback(
     assert text.startswith("command: snn-deploy emulate art --data d.npz")
     assert "Traceback (most recent call last)" in text and "ZeroDivisionError: boom" in text
     assert "_boom" in text  # the frame that raised
+
+
+def test_a_path_the_file_system_refuses_is_an_error_not_a_bug(tmp_path, cli, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/readonly/report.md")
+
+    monkeypatch.setattr(api, "rerender_report", refuse)
+    code, _, err = cli(["report", "anything"])
+    assert_one_error(code, err, 2, "error: /srv/readonly/report.md: Permission denied")
 
 
 @pytest.mark.parametrize("switch", ["flag", "env"])

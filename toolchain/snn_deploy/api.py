@@ -7,6 +7,7 @@ from pathlib import Path
 
 from snn_deploy.artifacts import (
     VERIFIED,
+    check_output_path,
     read_manifest,
     record_files,
     verify_files,
@@ -14,7 +15,7 @@ from snn_deploy.artifacts import (
 )
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
-from snn_deploy.errors import InputFileError, UnsupportedError
+from snn_deploy.errors import InputFileError, UnsupportedError, UsageError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.profiles import load_profile
 from snn_deploy.quantize.network import QuantizedNetwork
@@ -58,6 +59,13 @@ def compile(  # noqa: A001 - the verb users expect
         "integrator": integrator,
     }
     overrides = {k: v for k, v in fields.items() if v is not None}
+    if not 0 < calibrate_percentile <= 100:
+        raise UsageError(
+            f"--calibrate-percentile must be in (0, 100], got {calibrate_percentile:g}",
+            hint="100 scales to the largest measured state; 99.9 ignores the top 0.1%",
+        )
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {steps}")
     opts = CompileOptions(
         model=str(model),
         target=target,
@@ -161,6 +169,7 @@ def export_nir(
             if v is not None
         }
         graph = network_to_nir(normalize(import_model(source).graph, overrides))
+    check_output_path(out, folder=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)

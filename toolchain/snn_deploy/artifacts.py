@@ -58,6 +58,22 @@ def _jsonable(o):
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
+def check_output_path(path: Path, folder: bool) -> None:
+    """Refuse an output path that cannot be written as asked: a file where a folder is wanted
+    (or the reverse), or a path that goes through a file."""
+    if path.exists() and path.is_dir() != folder:
+        what = "is a folder; give the file to write" if path.is_dir() else "is a file"
+        raise InputFileError(f"output path {path} {what}", hint="choose another -o path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputFileError(
+                    f"output path {path} goes through {parent}, which is a file",
+                    hint="choose another -o path",
+                )
+            break
+
+
 class StagingDir:
     """A hidden folder next to ``target``; ``commit()`` makes it ``target``, atomically."""
 
@@ -69,6 +85,7 @@ class StagingDir:
                 f"output path {self.target} exists and is not a folder",
                 hint="choose another -o path",
             )
+        check_output_path(self.target, folder=True)
         if (
             self.target.is_dir()
             and any(self.target.iterdir())

@@ -1,9 +1,11 @@
 """Command line: parses arguments, calls :mod:`snn_deploy.api`, prints results and errors.
 
 An :class:`SnnDeployError` is printed as one or a few lines (``error: ...`` and ``hint: ...``)
-and the process exits with the error's code. Any other exception is a bug in snn-deploy: the CLI
-prints one ``internal error: ...`` line naming the file where it saved the traceback, and exits
-with :data:`INTERNAL_ERROR_EXIT`. ``--debug`` or ``SNN_DEPLOY_DEBUG=1`` re-raises it instead.
+and the process exits with the error's code; so is an ``OSError`` about a path (exit code 2: a
+folder that does not exist, a permission, a full disk). Any other exception is a bug in
+snn-deploy: the CLI prints one ``internal error: ...`` line naming the file where it saved the
+traceback, and exits with :data:`INTERNAL_ERROR_EXIT`. ``--debug`` or ``SNN_DEPLOY_DEBUG=1``
+re-raises it instead.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def _compile(args) -> int:
 def _emulate(args) -> int:
     from snn_deploy import api
 
+    if args.json:
+        _check_json_path(args.json)
     summary = api.emulate(
         args.folder,
         data=args.data,
@@ -94,6 +98,18 @@ def _emulate(args) -> int:
         tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         tmp.replace(args.json)
     return 0
+
+
+def _check_json_path(path: str) -> None:
+    """Before a run: the --json file's folder exists and the path is not a folder."""
+    from pathlib import Path
+
+    from snn_deploy.errors import UsageError
+
+    p = Path(path)
+    if p.is_dir() or not p.parent.is_dir():
+        what = "is a folder" if p.is_dir() else f"is in a folder that does not exist ({p.parent})"
+        raise UsageError(f"--json {path} {what}", hint="give a file path in an existing folder")
 
 
 def _train(args) -> int:
@@ -331,6 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # The file system refused a path the user gave (no such folder, permission, full)
+            where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+            print(
+                f"error: {where}: {exc.strerror or type(exc).__name__}\n"
+                "  hint: check the paths given on the command line, their permissions and the "
+                "free disk space",
+                file=sys.stderr,
+            )
+            return 2
         print(_internal_error(exc, argv), file=sys.stderr)
         return INTERNAL_ERROR_EXIT
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.errors import InputFileError, ModelError
+from snn_deploy.errors import InputFileError, ModelError, UsageError
 from snn_deploy.frontend.sizes import npz_arrays, require_memory
 
 
@@ -25,7 +25,7 @@ def load_inputs(
     from snn_deploy.data.digits import EncodingSpec, encode, load_digits_split
 
     if samples is not None and samples < 1:
-        raise InputFileError(
+        raise UsageError(
             f"--samples must be at least 1, got {samples}", hint="omit it to use every sample"
         )
     ports = [p for p in network.inputs if p.kind == "spikes"]
