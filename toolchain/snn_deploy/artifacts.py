@@ -26,6 +26,14 @@ ARTIFACT_FORMAT = "snn-deploy/artifact"
 # What emulate, report and export read and never rewrite: checked against the manifest's sha256
 # (report.md, report.html and emulation.json are re-rendered by emulate and are not).
 VERIFIED = ("graph.nir", "network.npz", "mapping.json", "report.json")
+# contract fields that compile's options state (manifest "contract_overrides")
+OVERRIDE_KEYS = {
+    "dt_seconds": (int, float),
+    "reset": str,
+    "reset_delay": bool,
+    "convention": str,
+    "integrator": str,
+}
 
 
 def sha256(path: str | Path) -> str:
@@ -154,13 +162,25 @@ def read_manifest(folder: str | Path) -> dict:
         or not isinstance(profile.get("path"), str)
         or not isinstance(profile.get("chips"), int)
         or not isinstance(files, dict)
+        or not _overrides_ok(manifest.get("contract_overrides", {}))
+        or not isinstance(manifest.get("data") or {}, dict)
     ):
         raise InputFileError(
-            f"{path}: damaged manifest (its 'profile' path and chips, or its 'files' hashes, are "
-            "missing or of the wrong type)",
+            f"{path}: damaged manifest (its 'profile' path and chips, 'files' hashes, "
+            "'contract_overrides' or 'data' are missing or of the wrong type)",
             hint="compile the model again",
         )
     return manifest
+
+
+def _overrides_ok(overrides) -> bool:
+    """The contract fields a user may state at compile time, each of its type."""
+    return isinstance(overrides, dict) and all(
+        k in OVERRIDE_KEYS
+        and isinstance(v, OVERRIDE_KEYS[k])
+        and not (k == "dt_seconds" and isinstance(v, bool))
+        for k, v in overrides.items()
+    )
 
 
 def verify_files(folder: str | Path, manifest: dict, names: tuple[str, ...] = VERIFIED) -> None:

@@ -28,7 +28,13 @@ class SnnDeployError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+        message, hint = _one_line(self.message), _one_line(self.hint or "")
+        return message if not hint else f"{message}\n  hint: {hint}"
+
+
+def _one_line(text: str) -> str:
+    """Text on one line: a value quoted into a message (a tensor's repr) may hold newlines."""
+    return " ".join(text.split()) if "\n" in text else text
 
 
 class InputFileError(SnnDeployError):

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from snn_deploy.errors import InputFileError, ModelError, UsageError
-from snn_deploy.frontend.sizes import npz_arrays, require_memory
+from snn_deploy.frontend.sizes import ZIP_ERRORS, npz_arrays, require_memory
 
 
 def load_inputs(
@@ -71,7 +70,7 @@ def load_inputs(
         with loaded as z:
             x = z["x"]
             y = z["y"] if "y" in z.files else None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (*ZIP_ERRORS, KeyError) as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise InputFileError(
             f"{path}: not an .npz file with an array 'x' ({reason})", hint=hint

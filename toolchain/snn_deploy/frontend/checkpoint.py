@@ -76,22 +76,44 @@ def load_checkpoint_dict(path: Path) -> dict:
 
 
 def read_checkpoint(path: Path) -> ImportedModel:
-    from snn_deploy.train.network import model_from_checkpoint
+    """The model of an snn-deploy checkpoint as a NIR graph.
 
+    The checkpoint's classes check its envelope and name what is wrong; a value of a type they
+    do not expect (a tensor where a size or a dict belongs) still makes them raise ``TypeError``
+    or ``RuntimeError``, which is refused here as a damaged checkpoint."""
     ckpt = load_checkpoint_dict(path)
-    model = model_from_checkpoint(ckpt, source=path.name)
-    from snn_deploy.ir.contract import DiscretizationContract
-
-    contract = DiscretizationContract.from_metadata(dict(ckpt["contract"]))
     try:
-        graph = model.to_nir(contract)
+        graph = _checkpoint_graph(ckpt, path)
+        data = dict(ckpt.get("data") or {}) or None
+        if data is not None and data.get("dataset") == "digits":
+            from snn_deploy.data.digits import EncodingSpec
+
+            EncodingSpec.from_dict(data)
+        calibration = {k: dict(v) for k, v in (ckpt.get("calibration") or {}).items()} or None
+        training = dict(ckpt.get("training") or {}) or None
     except ModelError as exc:
-        raise ModelError(f"{path.name}: {exc.message}", hint=exc.hint) from None
+        message = exc.message
+        message = message if message.startswith(path.name) else f"{path.name}: {message}"
+        raise ModelError(message, hint=exc.hint) from None
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelError(
+            f"{path.name}: damaged snn-deploy checkpoint ({type(exc).__name__}: {reason})",
+            hint="re-save the model with to_checkpoint()",
+        ) from None
     return ImportedModel(
         graph=graph,
         source=str(path),
         kind="snn-deploy checkpoint",
-        data=dict(ckpt.get("data") or {}) or None,
-        calibration={k: dict(v) for k, v in (ckpt.get("calibration") or {}).items()} or None,
-        training=dict(ckpt.get("training") or {}) or None,
+        data=data,
+        calibration=calibration,
+        training=training,
     )
+
+
+def _checkpoint_graph(ckpt: dict, path: Path):
+    from snn_deploy.ir.contract import DiscretizationContract
+    from snn_deploy.train.network import model_from_checkpoint
+
+    model = model_from_checkpoint(ckpt, source=path.name)
+    return model.to_nir(DiscretizationContract.from_metadata(dict(ckpt["contract"])))

@@ -93,7 +93,22 @@ def _attrs(node) -> dict:
 
 
 def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
-    """The chain of layers and the input shape (without batch) of an ONNX model."""
+    """The chain of layers and the input shape (without batch) of an ONNX model.
+
+    A graph whose parts contradict each other (a bias that does not fit its weight, an
+    attribute of the wrong type, a name that is not text) is refused with ``ModelError``."""
+    try:
+        return _read_onnx(path)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelError(
+            f"{path.name}: the ONNX graph is inconsistent ({type(exc).__name__}: {reason})",
+            hint="export it again with torch.onnx.export (a feed-forward chain, "
+            "docs/nir-interop.md)",
+        ) from None
+
+
+def _read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
     import onnx
     from onnx import numpy_helper
 

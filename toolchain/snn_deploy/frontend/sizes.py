@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,19 @@ import numpy as np
 from snn_deploy.errors import InputFileError
 
 GIB = 1 << 30
+# What reading a damaged .npz raises: a bad zip header or CRC, an unknown zip version or
+# compression, an encrypted member, a corrupt deflate stream, an .npy header that does not parse.
+ZIP_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    zlib.error,
+    SyntaxError,
+    tokenize.TokenError,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,11 @@ def hdf5_arrays(path: Path) -> list[DeclaredArray]:
     return arrays
 
 
+# What h5py raises for a damaged file: OSError or KeyError (cannot open an object), RuntimeError
+# (a B-tree or heap that cannot be walked), ValueError (an impossible dataspace).
+HDF5_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
+
+
 def npz_arrays(path: Path, names: tuple[str, ...] | None = None) -> list[DeclaredArray]:
     """The declared shape and item size of the arrays ``names`` (default: all) of an ``.npz``
     file, read from their ``.npy`` headers; members that are absent or whose header is not
@@ -122,6 +142,6 @@ def npz_arrays(path: Path, names: tuple[str, ...] | None = None) -> list[Declare
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
                 arrays.append(DeclaredArray(name, tuple(shape), dtype.itemsize, str(dtype)))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError, TypeError):
+    except (*ZIP_ERRORS, TypeError):
         return arrays
     return arrays

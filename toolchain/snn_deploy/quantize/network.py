@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,7 +143,7 @@ class QuantizedNetwork(GraphQueries):
     @classmethod
     def load(cls, path: str | Path) -> QuantizedNetwork:
         """Read ``save``'s file; a file that is not one is refused with ``InputFileError``."""
-        from snn_deploy.frontend.sizes import npz_arrays, require_memory
+        from snn_deploy.frontend.sizes import ZIP_ERRORS, npz_arrays, require_memory
 
         hint = "compile the model again with `snn-deploy compile`"
         require_memory(Path(path), npz_arrays(Path(path)))
@@ -152,7 +151,7 @@ class QuantizedNetwork(GraphQueries):
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
                 arrays = {k: z[k] for k in z.files if k != "header"}
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        except (*ZIP_ERRORS, KeyError, TypeError) as exc:
             reason = " ".join(str(exc).split())[:160]
             raise InputFileError(
                 f"{path}: not an snn-deploy integer network ({type(exc).__name__}: {reason})",
