@@ -1122,6 +1122,59 @@ def test_emulate_keeps_the_manifest_true(bases, tmp_path, cli):
     assert code == 0, err
 
 
+# ------------------------------------------------------------------ mutations of valid files
+MUTATIONS_PER_KIND = 12
+
+
+def mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    """A few bytes overwritten at random places, sometimes cut short."""
+    b = bytearray(data)
+    for _ in range(int(rng.choice([1, 2, 4, 16]))):
+        b[int(rng.integers(len(b)))] = int(rng.integers(256))
+    if rng.random() < 0.2:
+        b = b[: int(rng.integers(1, len(b)))]
+    return bytes(b)
+
+
+def mutated_argv(kind: str, k: Kit, rng: np.random.Generator) -> list[str]:
+    if kind == "pt":
+        return compile_pt(k, k.write("f.pt", mutate(k.base("pt"), rng)))
+    if kind == "nir":
+        return compile_nir(k, k.write("f.nir", mutate(k.base("nir"), rng)))
+    if kind == "onnx":
+        return compile_onnx(k, k.write("f.onnx", mutate(onnx_bytes(), rng)))
+    if kind == "npz":
+        k.npz("valid.npz", x=spikes(), y=np.arange(6) % 2)
+        return emulate_with(k, k.write("f.npz", mutate(k.path("valid.npz").read_bytes(), rng)))
+    if kind == "toml":
+        text = (profiles_dir() / "loihi2.toml").read_text().encode()
+        return compile_with_profile(k, k.write("c.toml", mutate(text, rng)))
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["pt", "nir", "onnx", "npz", "toml"])
+def test_mutated_files_never_reach_the_guard(kind, bases, tmp_path, cli):
+    """Valid files with bytes overwritten (seeded): each run either succeeds or ends in
+    snn-deploy's own error lines, never in the internal-error guard, and a failed run leaves
+    its folder as it found it. (Mutating files this way found the HDF5, zip, ONNX and
+    checkpoint classes of the corpus above.)"""
+    rng = np.random.default_rng(13)
+    for i in range(MUTATIONS_PER_KIND):
+        d = tmp_path / str(i)
+        d.mkdir()
+        os.chdir(d)
+        argv = mutated_argv(kind, Kit(d, bases), rng)
+        before = snapshot(d)
+        code, _, err = cli(argv)
+        if code == 0:
+            continue
+        lines = err.rstrip("\n").split("\n")
+        assert code != INTERNAL_ERROR_EXIT and "Traceback" not in err, (i, err)
+        assert all(x.startswith(("error: ", "  hint: ")) for x in lines), (i, err)
+        assert code == 4 or len(lines) <= 2, (i, err)  # a ResourceError lists every violation
+        assert snapshot(d) == before, (i, "the failed command created or changed files")
+
+
 # --------------------------------------------------------------- real processes, real stderr
 SUBPROCESS_CASES = (
     "pt_plain_text",
