@@ -1261,12 +1261,14 @@ def test_a_path_the_file_system_refuses_is_an_error_not_a_bug(tmp_path, cli, mon
     assert_one_error(code, err, 2, "error: /srv/readonly/report.md: Permission denied")
 
 
-@pytest.mark.parametrize("switch", ["flag", "env"])
+@pytest.mark.parametrize("switch", ["flag", "flag after the command", "env"])
 def test_the_debug_switch_lets_it_raise(switch, tmp_path, cli, monkeypatch):
     monkeypatch.setattr(api, "rerender_report", _boom)
     argv = ["report", "anything"]
     if switch == "flag":
         argv = ["--debug", *argv]
+    elif switch == "flag after the command":
+        argv = [*argv, "--debug"]
     else:
         monkeypatch.setenv("SNN_DEPLOY_DEBUG", "1")
     with pytest.raises(ZeroDivisionError, match="boom"):

@@ -200,11 +200,15 @@ def verify_files(folder: str | Path, manifest: dict, names: tuple[str, ...] = VE
             )
         actual = sha256(path)
         if actual != recorded:
+            again = (
+                "run `snn-deploy emulate` again (it records the file), or compile the model again"
+                if name == "emulation.json"
+                else "compile the model again"
+            )
             raise InputFileError(
                 f"{folder}: {name} does not match {MANIFEST} (sha256 {actual[:12]}..., recorded "
                 f"{recorded[:12]}...): the file was changed after the model was compiled",
-                hint="compile the model again; snn-deploy does not run a folder whose files were "
-                "changed",
+                hint=f"{again}; snn-deploy does not use a folder whose files were changed",
             )
 
 

@@ -322,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("targets", help="list the chip profiles")
     g.set_defaults(func=_targets)
+    for command in sub.choices.values():  # also accepted after the command's name
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return ap
 
 
