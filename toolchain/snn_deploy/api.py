@@ -203,6 +203,7 @@ def rerender_report(folder: str | Path) -> Path:
                 f"{path} cannot be read ({exc})", hint="compile the model again"
             ) from None
     write_reports(folder, data["report.json"], data.get("emulation.json"))
+    record_files(folder, manifest, ("report.md", "report.html"))
     return folder / "report.html"
 
 

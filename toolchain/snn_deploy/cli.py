@@ -398,7 +398,7 @@ def _internal_error(exc: Exception, argv: list[str] | None) -> str:
     except OSError as save_exc:
         saved = f"the traceback could not be saved ({save_exc.strerror or save_exc})"
     return (
-        f"internal error: {what} (a bug in snn-deploy, not in your input); {saved}; please "
+        f"internal error: {what} (a bug in snn-deploy); {saved}; please "
         f"report it to the snn-deploy maintainers with that file and your input files, or "
         f"rerun with --debug to see the traceback here"
     )
