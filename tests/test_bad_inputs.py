@@ -11,10 +11,12 @@ test's folder (no output folder, no staging folder, no ``.part`` file, no ``emul
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -247,8 +249,6 @@ def pt_holding_an_npz(k):
 
 @case(2, f"pt.pt: {UNSAFE} (weights_only=True refused it: Unsupported global")
 def pt_pickle_that_runs_code(k):
-    import pickle
-
     class Exploit:
         def __reduce__(self):
             return (print, ("this must never run",))
@@ -891,8 +891,6 @@ def art_manifest_without_hashes(k):
 def art_network_changed_after_compile(k):
     k.art()
     qnet = api.load_artifacts(k.path("art"))[3]
-    import dataclasses
-
     w = np.array(qnet.projections[0].weight)
     w[0, 0] += 1
     proj = dataclasses.replace(qnet.projections[0], weight=w)
