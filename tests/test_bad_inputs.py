@@ -365,6 +365,12 @@ def pt_given_to_qat(k):
     return ["qat", "pt.pt", "-o", "out.pt", "--epochs", "1"]
 
 
+@case(3, "m.pt: qat fine-tunes on digits (64 inputs, 10 classes); the model has 3 inputs")
+def pt_given_to_qat_that_is_not_a_digits_model(k):
+    k.pt("m.pt", checkpoint())
+    return ["qat", "m.pt", "-o", "out.pt", "--epochs", "1"]
+
+
 # -------------------------------------------------------------------------------- .nir files
 @case(2, "g.nir: the file is empty")
 def nir_empty(k):

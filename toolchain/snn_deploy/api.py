@@ -15,7 +15,7 @@ from snn_deploy.artifacts import (
 )
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
-from snn_deploy.errors import InputFileError, UnsupportedError, UsageError
+from snn_deploy.errors import InputFileError, ModelError, UnsupportedError, UsageError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.profiles import load_profile
 from snn_deploy.quantize.network import QuantizedNetwork
@@ -225,7 +225,35 @@ def qat(
     from snn_deploy.train.qat import finetune_qat
 
     prof = resolve_profile(target, str(profile) if profile else None, None)
+    _require_digits_mlp(Path(model))
     return finetune_qat(model, out, prof, weight_bits, epochs=epochs, lr=lr, seed=seed)
+
+
+def _require_digits_mlp(path: Path) -> None:
+    """What ``qat`` fine-tunes: a valid SpikingMLP checkpoint with digits' 64 inputs and 10
+    classes; anything else is refused before training starts."""
+    from snn_deploy.frontend import import_model
+    from snn_deploy.frontend.checkpoint import load_checkpoint_dict
+
+    if Path(path).suffix.lower() not in (".pt", ".pth"):
+        raise InputFileError(
+            f"{Path(path).name}: qat fine-tunes a .pt checkpoint", hint="give a .pt checkpoint"
+        )
+    import_model(path)  # a damaged checkpoint is refused here, with its reason
+    entry = load_checkpoint_dict(Path(path))["model"]
+    kind, layers = entry.get("kind", "spiking_mlp"), entry.get("layers")
+    if kind != "spiking_mlp" or not layers:
+        raise UnsupportedError(
+            f"{Path(path).name}: qat fine-tunes SpikingMLP checkpoints, not {kind!r}",
+            hint="compile the model with --weight-bits instead (post-training quantization)",
+        )
+    n_in, n_out = layers[0]["in_features"], layers[-1]["out_features"]
+    if (n_in, n_out) != (64, 10):
+        raise ModelError(
+            f"{Path(path).name}: qat fine-tunes on digits (64 inputs, 10 classes); the model has "
+            f"{n_in} inputs and {n_out} outputs",
+            hint="fine-tune a model trained with `snn-deploy train digits`",
+        )
 
 
 def train_digits(out: str | Path, **kwargs) -> dict:
