@@ -1012,6 +1012,11 @@ def opt_zero_steps(k):
     return [*compile_onnx(k, k.write("m.onnx", onnx_bytes())), "--steps", "0"]
 
 
+@case(2, "--seed must be in 0..2**32-1, got 99999999999999999999")
+def opt_seed_beyond_64_bits(k):
+    return ["train", "digits", "-o", "m.pt", "--seed", "99999999999999999999"]
+
+
 @case(2, "output path")
 def out_through_a_file(k):
     k.nir("g.nir", lif_graph())

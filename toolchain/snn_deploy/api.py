@@ -224,9 +224,15 @@ def qat(
     from snn_deploy.flow import resolve_profile
     from snn_deploy.train.qat import finetune_qat
 
+    _require_seed(seed)
     prof = resolve_profile(target, str(profile) if profile else None, None)
     _require_digits_mlp(Path(model))
     return finetune_qat(model, out, prof, weight_bits, epochs=epochs, lr=lr, seed=seed)
+
+
+def _require_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UsageError(f"--seed must be in 0..2**32-1, got {seed}")
 
 
 def _require_digits_mlp(path: Path) -> None:
@@ -258,6 +264,7 @@ def _require_digits_mlp(path: Path) -> None:
 
 def train_digits(out: str | Path, **kwargs) -> dict:
     """Train the digits example network with BPTT and write the checkpoint ``out``."""
+    _require_seed(kwargs.get("seed"))
     from snn_deploy.train.recipes import train_digits as _train
 
     return _train(out, **kwargs)
