@@ -336,6 +336,14 @@ def pt_state_dict_with_a_damaged_architecture(k):
     return ["compile", "sd.pt", "--arch", "arch.json", "-o", "out"]
 
 
+@case(2, "arch.json: layers[0] must be a table, got 'l0'")
+def pt_state_dict_with_an_architecture_of_the_wrong_shape(k):
+    k.pt("sd.pt", checkpoint()["state_dict"])
+    arch = {"format": "snn-deploy/architecture", "version": 1, "input_size": 3, "layers": ["l0"]}
+    k.write("arch.json", json.dumps(arch))
+    return ["compile", "sd.pt", "--arch", "arch.json", "-o", "out"]
+
+
 @case(3, "sd.pt: layer 'l0': weight (4, 3) does not take 7 inputs")
 def pt_state_dict_with_an_inconsistent_architecture(k):
     k.pt("sd.pt", checkpoint()["state_dict"])
