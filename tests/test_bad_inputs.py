@@ -560,6 +560,11 @@ def onnx_empty_layer(k):
     )
 
 
+@case(3, "m.onnx: linear layer 'h' has a weight of shape (5, 3, 1, 1); it needs 2 dimensions")
+def onnx_four_dimensional_gemm_weight(k):
+    return compile_onnx(k, k.write("m.onnx", onnx_bytes(w1=np.full((5, N_IN, 1, 1), 0.3))))
+
+
 @case(2, "m.onnx: declares arrays of 37.3 GiB (largest: 'w1', 200,000 x 50,000 ONNX tensor")
 def onnx_declaring_a_37_gib_initializer(k):
     return compile_onnx(k, k.write("m.onnx", onnx_bytes(huge_initializer=True)))

@@ -225,6 +225,13 @@ def _read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
             layers.append(AnnLayer("flatten", name))
         current = n.output[0]
     for layer in layers:
+        expected = {"linear": (2,), "conv": (3, 4)}.get(layer.kind)
+        if expected and layer.weight.ndim not in expected:
+            raise ModelError(
+                f"{path.name}: {layer.kind} layer '{layer.name}' has a weight of shape "
+                f"{layer.weight.shape}; it needs {' or '.join(map(str, expected))} dimensions",
+                hint="export it again with torch.onnx.export",
+            )
         if layer.weight is not None and layer.weight.size == 0:
             raise ModelError(
                 f"{path.name}: {layer.kind} layer '{layer.name}' has an empty weight of shape "
@@ -263,6 +270,11 @@ def _nir_ops(layers, shape=None):
         elif layer.kind == "conv":
             a = layer.attrs
             nd = layer.weight.ndim - 2
+            if cur is not None and len(cur) != nd + 1:
+                raise ModelError(
+                    f"conv layer '{layer.name}' has a {layer.weight.ndim}-D weight and needs an "
+                    f"input of {nd + 1} dimensions (channels first); its input has shape {cur}"
+                )
             spatial = None if cur is None else (tuple(cur[1:]) if nd == 2 else int(cur[1]))
             if nd == 2:
                 node = nir.Conv2d(
