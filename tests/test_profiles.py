@@ -70,3 +70,60 @@ def test_unknown_target_lists_known_ones():
     assert "loihi2" in available_targets()
     with pytest.raises(ProfileError, match="unknown target 'loihi9'; known targets: .*loihi2"):
         load_profile("loihi9")
+
+
+def test_every_number_of_the_schema_has_an_accepted_range():
+    """A new key cannot skip validation: every int and float field of every section has a
+    range in ``RANGES``, and every range names a field that exists."""
+    import dataclasses
+    import types
+    import typing
+
+    from snn_deploy.profiles import (
+        ARITHMETICS,
+        OPTIONAL_SECTIONS,
+        RANGES,
+        ChipSection,
+        CoreSection,
+        NeuronSection,
+    )
+
+    def numeric(hint) -> bool:
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        return any(a in (int, float) for a in args)
+
+    for cls in (ChipSection, CoreSection, NeuronSection, *OPTIONAL_SECTIONS.values(), *ARITHMETICS.values()):
+        hints = typing.get_type_hints(cls)
+        numbers = {f.name for f in dataclasses.fields(cls) if numeric(hints[f.name])}
+        assert numbers == set(RANGES[cls]), (cls.__name__, numbers ^ set(RANGES[cls]))
+        for low, high in RANGES[cls].values():
+            assert low <= high
+
+
+def test_out_of_range_values_name_file_key_value_and_range(tmp_path):
+    text = _loihi2_text().replace("cores_per_chip = 128", "cores_per_chip = 1000000000000000000")
+    with pytest.raises(
+        ProfileError,
+        match=r"hardware profile chip\.toml: \[chip\]\.cores_per_chip = "
+        r"1,000,000,000,000,000,000 is outside the accepted range 1\.\.1,048,576",
+    ):
+        load_profile(_write(tmp_path, text))
+    text = _loihi2_text().replace("weight_exp_min = -7", "weight_exp_min = 9")
+    with pytest.raises(ProfileError, match=r"\[numerics\]\.weight_exp_min = 9 is greater than"):
+        load_profile(_write(tmp_path, text))
+    text = _loihi2_text().replace('reset_modes = ["zero"]', 'reset_modes = ["zero", "hold"]')
+    with pytest.raises(ProfileError, match=r"\[neurons\]\.reset_modes: 'hold' is not accepted"):
+        load_profile(_write(tmp_path, text))
+
+
+def test_the_documented_ranges_are_the_enforced_ones():
+    from snn_deploy.profiles import RANGES
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "profile-schema.md").read_text()
+
+    def n(x):
+        return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+    for cls, table in RANGES.items():
+        for key, (low, high) in table.items():
+            assert f"`{key}` | {n(low)} .. {n(high)} |" in doc, (cls.__name__, key)

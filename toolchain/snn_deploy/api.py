@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from snn_deploy.artifacts import read_manifest, write_json_atomic
+from snn_deploy.artifacts import (
+    VERIFIED,
+    check_output_path,
+    read_manifest,
+    record_files,
+    verify_files,
+    write_json_atomic,
+)
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
-from snn_deploy.errors import InputFileError, UnsupportedError
+from snn_deploy.errors import InputFileError, ModelError, UnsupportedError, UsageError
 from snn_deploy.flow import CompileOptions, compile_model
 from snn_deploy.profiles import load_profile
 from snn_deploy.quantize.network import QuantizedNetwork
@@ -55,6 +62,13 @@ def compile(  # noqa: A001 - the verb users expect
         "spikes": spikes,
     }
     overrides = {k: v for k, v in fields.items() if v is not None}
+    if not 0 < calibrate_percentile <= 100:
+        raise UsageError(
+            f"--calibrate-percentile must be in (0, 100], got {calibrate_percentile:g}",
+            hint="100 scales to the largest measured state; 99.9 ignores the top 0.1%",
+        )
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {steps}")
     opts = CompileOptions(
         model=str(model),
         target=target,
@@ -78,9 +92,7 @@ def load_artifacts(folder: str | Path):
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    for name in ("graph.nir", "network.npz"):
-        if not (folder / name).is_file():
-            raise InputFileError(f"{folder}: {name} is missing", hint="compile the model again")
+    verify_files(folder, manifest)
     profile = load_profile(manifest["profile"]["path"])
     if profile.numerics_fingerprint() != manifest["profile"].get("numerics_sha256"):
         raise InputFileError(
@@ -119,6 +131,7 @@ def emulate(
         write_json_atomic(folder / "emulation.json", summary.record())
         report = json.loads((folder / "report.json").read_text())
         write_reports(folder, report, summary.record())
+        record_files(folder, manifest, ("emulation.json", "report.md", "report.html"))
     return summary
 
 
@@ -159,6 +172,7 @@ def export_nir(
             if v is not None
         }
         graph = network_to_nir(normalize(import_model(source).graph, overrides))
+    check_output_path(out, folder=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
@@ -177,19 +191,22 @@ def rerender_report(folder: str | Path) -> Path:
     """Re-render ``report.md`` and ``report.html`` from ``report.json`` (and ``emulation.json``
     if there is one), e.g. after an upgrade of the renderer. Returns the HTML path."""
     folder = Path(folder)
-    read_manifest(folder)
+    manifest = read_manifest(folder)
+    emulated = (folder / "emulation.json").is_file()
+    verify_files(folder, manifest, VERIFIED + (("emulation.json",) if emulated else ()))
     data = {}
     for name in ("report.json", "emulation.json"):
         path = folder / name
-        if name == "emulation.json" and not path.is_file():
+        if name == "emulation.json" and not emulated:
             continue
         try:
             data[name] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise InputFileError(
                 f"{path} cannot be read ({exc})", hint="compile the model again"
             ) from None
     write_reports(folder, data["report.json"], data.get("emulation.json"))
+    record_files(folder, manifest, ("report.md", "report.html"))
     return folder / "report.html"
 
 
@@ -210,12 +227,47 @@ def qat(
     from snn_deploy.flow import resolve_profile
     from snn_deploy.train.qat import finetune_qat
 
+    _require_seed(seed)
     prof = resolve_profile(target, str(profile) if profile else None, None)
+    _require_digits_mlp(Path(model))
     return finetune_qat(model, out, prof, weight_bits, epochs=epochs, lr=lr, seed=seed)
+
+
+def _require_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UsageError(f"--seed must be in 0..2**32-1, got {seed}")
+
+
+def _require_digits_mlp(path: Path) -> None:
+    """What ``qat`` fine-tunes: a valid SpikingMLP checkpoint with digits' 64 inputs and 10
+    classes; anything else is refused before training starts."""
+    from snn_deploy.frontend import import_model
+    from snn_deploy.frontend.checkpoint import load_checkpoint_dict
+
+    if Path(path).suffix.lower() not in (".pt", ".pth"):
+        raise InputFileError(
+            f"{Path(path).name}: qat fine-tunes a .pt checkpoint", hint="give a .pt checkpoint"
+        )
+    import_model(path)  # a damaged checkpoint is refused here, with its reason
+    entry = load_checkpoint_dict(Path(path))["model"]
+    kind, layers = entry.get("kind", "spiking_mlp"), entry.get("layers")
+    if kind != "spiking_mlp" or not layers:
+        raise UnsupportedError(
+            f"{Path(path).name}: qat fine-tunes SpikingMLP checkpoints, not {kind!r}",
+            hint="compile the model with --weight-bits instead (post-training quantization)",
+        )
+    n_in, n_out = layers[0]["in_features"], layers[-1]["out_features"]
+    if (n_in, n_out) != (64, 10):
+        raise ModelError(
+            f"{Path(path).name}: qat fine-tunes on digits (64 inputs, 10 classes); the model has "
+            f"{n_in} inputs and {n_out} outputs",
+            hint="fine-tune a model trained with `snn-deploy train digits`",
+        )
 
 
 def train_digits(out: str | Path, **kwargs) -> dict:
     """Train the digits example network with BPTT and write the checkpoint ``out``."""
+    _require_seed(kwargs.get("seed"))
     from snn_deploy.train.recipes import train_digits as _train
 
     return _train(out, **kwargs)

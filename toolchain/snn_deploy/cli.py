@@ -1,8 +1,11 @@
 """Command line: parses arguments, calls :mod:`snn_deploy.api`, prints results and errors.
 
 An :class:`SnnDeployError` is printed as one or a few lines (``error: ...`` and ``hint: ...``)
-and the process exits with the error's code; any other exception is a bug and keeps its
-traceback.
+and the process exits with the error's code; so is an ``OSError`` about a path (exit code 2: a
+folder that does not exist, a permission, a full disk). Any other exception is a bug in
+snn-deploy: the CLI prints one ``internal error: ...`` line naming the file where it saved the
+traceback, and exits with :data:`INTERNAL_ERROR_EXIT`. ``--debug`` or ``SNN_DEPLOY_DEBUG=1``
+re-raises it instead.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from snn_deploy.errors import SnnDeployError
+
+INTERNAL_ERROR_EXIT = 70  # sysexits.h EX_SOFTWARE: an internal software error
+DEBUG_ENV = "SNN_DEPLOY_DEBUG"
 
 
 def _compile(args) -> int:
@@ -74,6 +81,8 @@ def _compile(args) -> int:
 def _emulate(args) -> int:
     from snn_deploy import api
 
+    if args.json:
+        _check_json_path(args.json)
     summary = api.emulate(
         args.folder,
         data=args.data,
@@ -90,6 +99,18 @@ def _emulate(args) -> int:
         tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         tmp.replace(args.json)
     return 0
+
+
+def _check_json_path(path: str) -> None:
+    """Before a run: the --json file's folder exists and the path is not a folder."""
+    from pathlib import Path
+
+    from snn_deploy.errors import UsageError
+
+    p = Path(path)
+    if p.is_dir() or not p.parent.is_dir():
+        what = "is a folder" if p.is_dir() else f"is in a folder that does not exist ({p.parent})"
+        raise UsageError(f"--json {path} {what}", hint="give a file path in an existing folder")
 
 
 def _train(args) -> int:
@@ -184,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bit-accurately.",
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    ap.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"let an internal error raise with its traceback (also: {DEBUG_ENV}=1)",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="model (.pt, .nir or .onnx) -> artifact folder for a target")
@@ -303,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("targets", help="list the chip profiles")
     g.set_defaults(func=_targets)
+    for command in sub.choices.values():  # also accepted after the command's name
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return ap
 
 
@@ -311,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    # Warnings of the libraries underneath (torch, h5py, numpy) are logged, shown with -v only:
+    # the user sees snn-deploy's results and errors, each error on one line.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         return args.func(args)
     except SnnDeployError as exc:
@@ -321,6 +355,60 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # output piped into head & co.
         return 0
+    except Exception as exc:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # The file system refused a path the user gave (no such folder, permission, full)
+            where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+            print(
+                f"error: {where}: {exc.strerror or type(exc).__name__}\n"
+                "  hint: check the paths given on the command line, their permissions and the "
+                "free disk space",
+                file=sys.stderr,
+            )
+            return 2
+        print(_internal_error(exc, argv), file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+    finally:
+        logging.captureWarnings(False)
+
+
+def _internal_error(exc: Exception, argv: list[str] | None) -> str:
+    """The one line for a bug: what was raised, where its traceback was saved, how to report it.
+
+    The traceback goes to a new file in the temporary folder (``$TMPDIR``), with the command
+    line and the versions, so that the report has what is needed to reproduce it."""
+    import platform
+    import tempfile
+    import time
+    import traceback
+
+    import snn_deploy
+
+    detail = str(exc).strip().splitlines()
+    what = type(exc).__name__ + (f": {detail[0][:200]}" if detail else "")
+    command = ["snn-deploy", *(sys.argv[1:] if argv is None else argv)]
+    body = (
+        f"command: {' '.join(command)}\n"
+        f"snn-deploy {snn_deploy.__version__}, Python {platform.python_version()}, "
+        f"{platform.platform()}\n\n" + "".join(traceback.format_exception(exc))
+    )
+    try:
+        fd, path = tempfile.mkstemp(
+            prefix=f"snn-deploy-internal-error-{time.strftime('%Y%m%d-%H%M%S')}-",
+            suffix=".txt",
+        )
+        with os.fdopen(fd, "w") as fh:
+            fh.write(body)
+        saved = f"traceback saved to {path}"
+    except OSError as save_exc:
+        saved = f"the traceback could not be saved ({save_exc.strerror or save_exc})"
+    return (
+        f"internal error: {what} (a bug in snn-deploy); {saved}; please "
+        f"report it to the snn-deploy maintainers with that file and your input files, or "
+        f"rerun with --debug to see the traceback here"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every error that reaches the CLI is an :class:`SnnDeployError`: the CLI prints its message (one
 line, plus an optional ``hint:`` line) and exits non-zero, without a traceback. Any other
-exception is a bug in snn-deploy and keeps its traceback.
+exception is a bug in snn-deploy: the CLI prints one ``internal error:`` line naming the file
+where it saved the traceback, and exits with its own code (``cli.INTERNAL_ERROR_EXIT``).
 
 Message shape (``../shared/STYLE.md`` section 6): where (layer, core), what, number vs limit, the
 profile key, then the fix on a ``hint:`` line.
@@ -27,11 +28,23 @@ class SnnDeployError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+        message, hint = _one_line(self.message), _one_line(self.hint or "")
+        return message if not hint else f"{message}\n  hint: {hint}"
+
+
+def _one_line(text: str) -> str:
+    """Text on one line: a value quoted into a message (a tensor's repr) may hold newlines."""
+    return " ".join(text.split()) if "\n" in text else text
 
 
 class InputFileError(SnnDeployError):
     """A file the user gave is missing, unreadable or not what it claims to be."""
+
+    exit_code = 2
+
+
+class UsageError(SnnDeployError):
+    """A command-line option (or API argument) has a value outside its accepted range."""
 
     exit_code = 2
 

@@ -29,14 +29,14 @@ import nir
 import numpy as np
 
 import snn_deploy
-from snn_deploy.artifacts import StagingDir, sha256, write_json
+from snn_deploy.artifacts import ARTIFACT_FORMAT, StagingDir, sha256, write_json
 from snn_deploy.backends.spinnaker.pynn import emit_pynn
 from snn_deploy.checks import check_formats
 from snn_deploy.checks.formats import check_mapping
 from snn_deploy.checks.overflow import overflow_violations
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import compare
-from snn_deploy.errors import ResourceError, UnsupportedError, VerificationError
+from snn_deploy.errors import ResourceError, UnsupportedError, UsageError, VerificationError
 from snn_deploy.frontend import ImportedModel, import_model
 from snn_deploy.frontend.nir_file import read_nir
 from snn_deploy.ir.contract import METADATA_KEY
@@ -141,6 +141,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         if opts.weight_bits is not None:
             if "weight_bits" not in inspect.signature(quantizer).parameters:
                 raise UnsupportedError(f"--weight-bits is not supported for {profile.chip.title}")
+            _check_weight_bits(opts.weight_bits, profile)
             extra["weight_bits"] = opts.weight_bits
         qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom, **extra)
     with timer.stage("check"):
@@ -229,6 +230,20 @@ def _spikes_notes(graph: nir.NIRGraph, net, overrides: dict, inputs: dict | None
     return [
         f"{head}; measured in float on the calibration data ({batch} samples): " + "; ".join(parts)
     ]
+
+
+def _check_weight_bits(bits: int, profile: HardwareProfile) -> None:
+    """``--weight-bits`` between the narrowest signed weight and the chip's widest."""
+    num = profile.numerics
+    key = "weight_mantissa_bits" if hasattr(num, "weight_mantissa_bits") else "weight_bits"
+    lowest = 1 if key == "weight_mantissa_bits" else 2  # a mantissa has a separate sign bit
+    widest = getattr(num, key)
+    if not lowest <= bits <= widest:
+        raise UsageError(
+            f"--weight-bits {bits} is outside {lowest}..{widest} for {profile.chip.title} "
+            f"({profile.key('numerics', key)})",
+            hint=f"give a width from {lowest} to {widest}, or omit it for the widest",
+        )
 
 
 def _graph_with_contract(graph: nir.NIRGraph, contract_meta: dict) -> nir.NIRGraph:
@@ -355,7 +370,7 @@ def _build_report(
 def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, folder: Path):
     files = {f.name: sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
     return {
-        "format": "snn-deploy/artifact",
+        "format": ARTIFACT_FORMAT,
         "version": 1,
         "snn_deploy_version": snn_deploy.__version__,
         "target": profile.name,

@@ -11,6 +11,7 @@ registers the dataclass that describes its formats (``ARITHMETICS``). The schema
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from snn_deploy.errors import ProfileError
+from snn_deploy.ir.contract import CURRENT_DRIVES, RESETS
 from snn_deploy.learning.engine import LearningEngine
 from snn_deploy.numerics.fixedpoint import FixedPointNumerics
 from snn_deploy.numerics.float32 import Float32Numerics
@@ -86,6 +88,115 @@ class EstimatesSection:
 
 OPTIONAL_SECTIONS = {"estimates": EstimatesSection, "learning": LearningEngine}
 
+# Accepted range of every number of the schema, per section: (lowest, highest), inclusive.
+# Widths and shifts are bounded so that the integer kernels, which compute in int64, cannot
+# overflow; counts and sizes so that a typo (10**18 cores per chip) is refused, not planned for.
+# Where a kernel implements one format only (sPyNNaker's s16.15 and u0.32, Lava's decay
+# offsets), the range is that one value. Listed in docs/profile-schema.md.
+_SIZE = 1 << 32
+RANGES: dict[type, dict[str, tuple[int | float, int | float]]] = {
+    ChipSection: {"cores_per_chip": (1, 1 << 20), "max_chips": (1, 1 << 20)},
+    CoreSection: {
+        "max_neurons": (1, 1 << 24),
+        "memory_bytes": (1, 1 << 40),
+        "neuron_bits": (1, 1 << 16),
+        "synapse_overhead_bits": (0, 1 << 10),
+        "max_fan_in": (1, _SIZE),
+        "max_fan_out": (1, _SIZE),
+        "max_input_axons": (1, _SIZE),
+        "max_output_axons": (1, _SIZE),
+    },
+    NeuronSection: {"max_spikes_per_step": (1, 1 << 16)},
+    EstimatesSection: {
+        "synaptic_op_pj": (0.0, 1e9),
+        "neuron_update_pj": (0.0, 1e9),
+        "spike_pj": (0.0, 1e9),
+    },
+    LoihiNumerics: {
+        "state_bits": (2, 32),
+        "decay_bits": (1, 16),
+        "current_decay_offset": (0, 1),
+        "voltage_decay_offset": (0, 1),
+        "input_shift": (0, 16),
+        "threshold_bits": (1, 32),
+        "threshold_shift": (0, 16),
+        "bias_mantissa_bits": (2, 32),
+        "bias_exp_min": (-16, 16),
+        "bias_exp_max": (-16, 16),
+        "weight_mantissa_bits": (2, 16),
+        "weight_exp_min": (-16, 16),
+        "weight_exp_max": (-16, 16),
+        "delay_bits": (0, 16),
+        "synapse_delay_steps": (1, 16),
+        "channel_bits": (8, 64),
+    },
+    FixedPointNumerics: {
+        "state_bits": (2, 32),
+        "decay_bits": (1, 16),
+        "weight_bits": (2, 16),
+        "weight_shift_min": (-16, 16),
+        "weight_shift_max": (-16, 16),
+        "threshold_bits": (1, 32),
+        "bias_bits": (2, 32),
+        "delay_bits": (0, 16),
+        "synapse_delay_steps": (1, 16),
+    },
+    SpinnakerNumerics: {
+        "accum_bits": (32, 32),
+        "accum_frac_bits": (15, 15),
+        "decay_frac_bits": (32, 32),
+        "weight_bits": (1, 16),
+        "ring_buffer_entry_bits": (1, 32),
+        "max_ring_buffer_index_bits": (1, 32),
+        "synapse_type_bits": (1, 4),
+        "max_delay_extension_stages": (0, 64),
+        "max_row_length": (1, 1 << 16),
+        "synapse_delay_steps": (1, 16),
+        "default_spikes_per_second": (1e-3, 1e6),
+        "default_ring_buffer_sigma": (1e-3, 1e3),
+        "populations_per_core": (1, 1),
+    },
+    Float32Numerics: {
+        "weight_bits": (2, 32),
+        "max_delay_bits": (0, 16),
+        "synapse_delay_steps": (1, 16),
+        "populations_per_core": (1, 1),
+    },
+    LearningEngine: {
+        "trace_bits": (1, 16),
+        "impulse_frac_bits": (0, 16),
+        "weight_bits": (1, 16),
+        "tag_bits": (1, 16),
+        "delay_tag_bits": (1, 16),
+        "constant_bits": (1, 16),
+        "scale_mantissa_bits": (1, 8),
+        "scale_exp_min": (-16, 16),
+        "scale_exp_max": (-16, 16),
+        "accumulator_bits": (1, 32),
+        "mac_bits": (8, 64),
+        "epoch_bits": (1, 16),
+        "max_decimation_exp": (0, 9),
+        "three_factor_trace_tau": (1, (1 << 16) - 1),
+        "rounding_seed": (0, _SIZE - 1),
+        "max_products": (1, 1 << 10),
+        "max_factors": (1, 1 << 10),
+    },
+}
+# (low, high) key pairs of one section where low must not exceed high
+ORDERED: dict[type, tuple[tuple[str, str], ...]] = {
+    LoihiNumerics: (("bias_exp_min", "bias_exp_max"), ("weight_exp_min", "weight_exp_max")),
+    FixedPointNumerics: (("weight_shift_min", "weight_shift_max"),),
+    LearningEngine: (("scale_exp_min", "scale_exp_max"),),
+}
+# strings (or lists of strings) the emulators implement
+CHOICES: dict[type, dict[str, tuple[str, ...]]] = {
+    NeuronSection: {
+        "reset_modes": RESETS,
+        "current_drives": CURRENT_DRIVES,
+        "threshold_comparison": (">",),
+    },
+}
+
 
 @dataclass(frozen=True)
 class HardwareProfile:
@@ -113,8 +224,12 @@ class HardwareProfile:
 
     def with_chips(self, n: int) -> HardwareProfile:
         """The same chip in a system of ``n`` chips."""
-        if n < 1:
-            raise ProfileError(f"--chips must be at least 1, got {n}")
+        low, high = RANGES[ChipSection]["max_chips"]
+        if not low <= n <= high:
+            raise ProfileError(
+                f"--chips must be in {low:,}..{high:,}, got {n:,}",
+                hint="give the number of chips of the system",
+            )
         return dataclasses.replace(self, chip=dataclasses.replace(self.chip, max_chips=n))
 
     def numerics_fingerprint(self) -> str:
@@ -226,16 +341,21 @@ def _check_keys(
         raise ProfileError(f"hardware profile {file}: {where} must be a table")
     unknown = sorted(set(table) - accepted)
     missing = sorted(accepted - set(table))
+
+    def name(key: str) -> str:
+        return f"{where}.{key}" if section else key
+
+    inside = f"in {where}" if section else "at the top level"
     if unknown:
         also = f" (optional: {', '.join(sorted(optional))})" if optional else ""
         raise ProfileError(
-            f"hardware profile {file}: unknown key {where}.{unknown[0]}; "
-            f"accepted keys in {where}: {', '.join(sorted(accepted))}{also}"
+            f"hardware profile {file}: unknown key {name(unknown[0])}; "
+            f"accepted keys {inside}: {', '.join(sorted(accepted))}{also}"
         )
     if missing:
         raise ProfileError(
-            f"hardware profile {file}: missing key {where}.{missing[0]}; "
-            f"accepted keys in {where}: {', '.join(sorted(accepted))}"
+            f"hardware profile {file}: missing key {name(missing[0])}; "
+            f"accepted keys {inside}: {', '.join(sorted(accepted))}"
         )
 
 
@@ -246,7 +366,51 @@ def _build(file: str, section: str, table: object, cls: type):
     values = {}
     for name in names:
         values[name] = _coerce(file, section, name, table[name], hints[name])
-    return cls(**values)
+        _check_value(file, section, name, values[name], cls)
+    for low, high in ORDERED.get(cls, ()):
+        if values[low] is not None and values[high] is not None and values[low] > values[high]:
+            raise ProfileError(
+                f"hardware profile {file}: [{section}].{low} = {values[low]} is greater than "
+                f"[{section}].{high} = {values[high]}",
+                hint=f"{low} must be at most {high} (docs/profile-schema.md)",
+            )
+    try:
+        return cls(**values)
+    except ProfileError as exc:
+        raise ProfileError(f"hardware profile {file}: {exc.message}", hint=exc.hint) from None
+
+
+def _number(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+
+def _check_value(file: str, section: str, name: str, value, cls: type) -> None:
+    """Refuse a number outside ``RANGES`` (or not finite) and a string outside ``CHOICES``."""
+    if value is None:
+        return
+    where = f"hardware profile {file}: [{section}].{name}"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProfileError(
+            f"{where} = {value} is not a finite number",
+            hint="give a number (docs/profile-schema.md)",
+        )
+    bounds = RANGES.get(cls, {}).get(name)
+    if bounds is not None and not (bounds[0] <= value <= bounds[1]):
+        raise ProfileError(
+            f"{where} = {_number(value)} is outside the accepted range "
+            f"{_number(bounds[0])}..{_number(bounds[1])}",
+            hint="correct the value; the ranges are listed in docs/profile-schema.md",
+        )
+    choices = CHOICES.get(cls, {}).get(name)
+    if choices is not None:
+        given = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in given if v not in choices]
+        if bad or not given:
+            shown = repr(bad[0]) if bad else "an empty list"
+            raise ProfileError(
+                f"{where}: {shown} is not accepted; accepted: {', '.join(choices)}",
+                hint="docs/profile-schema.md lists the accepted values",
+            )
 
 
 def _coerce(file: str, section: str, name: str, value, hint):

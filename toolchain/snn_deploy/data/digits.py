@@ -7,6 +7,7 @@ model (checkpoint ``"data"`` entry) and the compiled artifact (``manifest.json``
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from snn_deploy.errors import ModelError
 
 ENCODINGS = ("rate_regular", "rate_bernoulli", "latency")
+MAX_STEPS = 1_000_000  # a recorded encoding longer than this is a damaged record, not a model
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,44 @@ class EncodingSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> EncodingSpec:
+        """The spec a checkpoint or manifest records, refused with ``ModelError`` if a field is
+        unknown, of the wrong type or out of range."""
+        if not isinstance(d, dict):
+            raise ModelError(f"data encoding must be a table of fields, got {type(d).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
             raise ModelError(f"unknown data-encoding fields {sorted(unknown)}")
-        return cls(**d)
+        spec = cls(**d)
+        problem = spec._problem()
+        if problem:
+            raise ModelError(
+                f"data encoding: {problem}", hint="re-save the model with to_checkpoint()"
+            )
+        return spec
+
+    def _problem(self) -> str | None:
+        def integer(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not isinstance(self.dataset, str):
+            return f"dataset must be a name, got {self.dataset!r}"
+        if self.encoding not in ENCODINGS:
+            return f"encoding {self.encoding!r} is not one of {', '.join(ENCODINGS)}"
+        if not integer(self.num_steps) or not 1 <= self.num_steps <= MAX_STEPS:
+            return f"num_steps must be an integer in 1..{MAX_STEPS:,}, got {self.num_steps!r}"
+        for name in ("split_seed", "encoding_seed"):
+            v = getattr(self, name)
+            if not integer(v) or not 0 <= v < 2**32:
+                return f"{name} must be an integer in 0..2**32-1, got {v!r}"
+        if not number(self.test_fraction) or not 0 < self.test_fraction < 1:
+            return f"test_fraction must be in (0, 1), got {self.test_fraction!r}"
+        if not number(self.max_rate) or not 0 < self.max_rate <= 1:
+            return f"max_rate must be in (0, 1], got {self.max_rate!r}"
+        return None
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DigitsSplit:

@@ -47,6 +47,11 @@ def import_model(
             f"{path} is a directory, not a model file",
             hint="give the path of a .pt checkpoint or a .nir graph",
         )
+    if path.stat().st_size == 0:
+        raise InputFileError(
+            f"{path.name}: the file is empty",
+            hint="give the path of a .pt checkpoint, a .nir graph or an .onnx model",
+        )
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
         from snn_deploy.frontend.checkpoint import load_torch_file, read_checkpoint

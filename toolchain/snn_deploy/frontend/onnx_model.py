@@ -23,6 +23,7 @@ import nir
 import numpy as np
 
 from snn_deploy.errors import InputFileError, ModelError, UnsupportedError
+from snn_deploy.frontend.sizes import DeclaredArray, require_memory
 from snn_deploy.ir.contract import METADATA_KEY, DiscretizationContract
 
 SUPPORTED_OPS = (
@@ -51,6 +52,35 @@ class AnnLayer:
     attrs: dict | None = None
 
 
+def _declared(tensor) -> DeclaredArray:
+    import onnx
+
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 8
+    return DeclaredArray(tensor.name, tuple(int(d) for d in tensor.dims), itemsize, "ONNX tensor")
+
+
+def _initializer(path: Path, tensor, numpy_helper) -> np.ndarray:
+    """An initializer as float64, refused if its data does not fill its dims or is not finite."""
+    try:
+        value = numpy_helper.to_array(tensor).astype(np.float64)
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise InputFileError(
+            f"{path.name}: initializer '{tensor.name}' cannot be read ({reason})",
+            hint="export the model again with torch.onnx.export",
+        ) from None
+    bad = int(np.count_nonzero(~np.isfinite(value)))
+    if bad:
+        raise ModelError(
+            f"{path.name}: initializer '{tensor.name}' has {bad} NaN or infinite value(s)",
+            hint="the model's training diverged; export a model with finite weights",
+        )
+    return value
+
+
 def _clean(name: str) -> str:
     """ONNX names like '/0/Gemm' as NIR node names (HDF5 groups cannot contain '/')."""
     return name.strip("/").replace("/", "_") or "node"
@@ -63,7 +93,22 @@ def _attrs(node) -> dict:
 
 
 def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
-    """The chain of layers and the input shape (without batch) of an ONNX model."""
+    """The chain of layers and the input shape (without batch) of an ONNX model.
+
+    A graph whose parts contradict each other (a bias that does not fit its weight, an
+    attribute of the wrong type, a name that is not text) is refused with ``ModelError``."""
+    try:
+        return _read_onnx(path)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelError(
+            f"{path.name}: the ONNX graph is inconsistent ({type(exc).__name__}: {reason})",
+            hint="export it again with torch.onnx.export (a feed-forward chain, "
+            "docs/nir-interop.md)",
+        ) from None
+
+
+def _read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
     import onnx
     from onnx import numpy_helper
 
@@ -75,7 +120,8 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
             hint="export it again with torch.onnx.export",
         ) from None
     g = model.graph
-    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    require_memory(path, [_declared(t) for t in g.initializer])
+    init = {t.name: _initializer(path, t, numpy_helper) for t in g.initializer}
     for n in g.node:
         if n.op_type == "Constant":
             init[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"]).astype(np.float64)
@@ -178,6 +224,20 @@ def read_onnx(path: Path) -> tuple[list[AnnLayer], tuple[int, ...]]:
         elif n.op_type in ("Flatten", "Reshape"):
             layers.append(AnnLayer("flatten", name))
         current = n.output[0]
+    for layer in layers:
+        expected = {"linear": (2,), "conv": (3, 4)}.get(layer.kind)
+        if expected and layer.weight.ndim not in expected:
+            raise ModelError(
+                f"{path.name}: {layer.kind} layer '{layer.name}' has a weight of shape "
+                f"{layer.weight.shape}; it needs {' or '.join(map(str, expected))} dimensions",
+                hint="export it again with torch.onnx.export",
+            )
+        if layer.weight is not None and layer.weight.size == 0:
+            raise ModelError(
+                f"{path.name}: {layer.kind} layer '{layer.name}' has an empty weight of shape "
+                f"{layer.weight.shape}",
+                hint="remove the empty layer, or export the model again",
+            )
     return layers, shape
 
 
@@ -210,6 +270,11 @@ def _nir_ops(layers, shape=None):
         elif layer.kind == "conv":
             a = layer.attrs
             nd = layer.weight.ndim - 2
+            if cur is not None and len(cur) != nd + 1:
+                raise ModelError(
+                    f"conv layer '{layer.name}' has a {layer.weight.ndim}-D weight and needs an "
+                    f"input of {nd + 1} dimensions (channels first); its input has shape {cur}"
+                )
             spatial = None if cur is None else (tuple(cur[1:]) if nd == 2 else int(cur[1]))
             if nd == 2:
                 node = nir.Conv2d(

@@ -62,7 +62,45 @@ def read_architecture(path: Path) -> dict:
             f"{arch.get('format') if isinstance(arch, dict) else None!r})",
             hint=f'it must say "format": "{FORMAT}", "version": 1',
         )
+    problem = _structure_problem(arch)
+    if problem:
+        raise InputFileError(
+            f"{path}: {problem}", hint="see docs/nir-interop.md for the architecture format"
+        )
     return arch
+
+
+PARAMETER_KEYS = ("bias", "alpha", "beta", "threshold", "recurrent_weight", "recurrent_bias")
+
+
+def _structure_problem(arch: dict) -> str | None:
+    """What is of the wrong type in an architecture description, or None."""
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    size = arch.get("input_size")
+    if not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+        return f"input_size must be a positive integer, got {size!r}"
+    contract = arch.get("contract")
+    if contract is not None and not isinstance(contract, dict):
+        return f"contract must be a table of contract fields, got {contract!r}"
+    dt = (contract or {}).get("dt_seconds", 1e-3)
+    if not number(dt):
+        return f"contract.dt_seconds must be a number, got {dt!r}"
+    layers = arch.get("layers")
+    if not isinstance(layers, list) or not layers:
+        return f"layers must be a non-empty list of layer tables, got {layers!r}"
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict):
+            return f"layers[{i}] must be a table, got {spec!r}"
+        if not isinstance(spec.get("name"), str) or not isinstance(spec.get("weight"), str):
+            return f"layers[{i}] needs a name and a weight (a state-dict key)"
+        for key in PARAMETER_KEYS:
+            v = spec.get(key)
+            if v is not None and not (isinstance(v, str) or number(v)):
+                return f"layers[{i}].{key} must be a state-dict key or a number, got {v!r}"
+    return None
 
 
 def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
@@ -152,7 +190,15 @@ def state_dict_to_nir(state: dict, arch: dict, source: str) -> nir.NIRGraph:
 
 def read_state_dict(path: Path, arch_path: Path, state: dict) -> ImportedModel:
     arch = read_architecture(arch_path)
-    graph = state_dict_to_nir(state, arch, path.name)
+    try:
+        graph = state_dict_to_nir(state, arch, path.name)
+    except (ValueError, TypeError, IndexError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelError(
+            f"{path.name}: the state dict does not fit {Path(arch_path).name} "
+            f"({type(exc).__name__}: {reason})",
+            hint="check the tensor shapes named by each layer (docs/nir-interop.md)",
+        ) from None
     return ImportedModel(
         graph=graph,
         source=str(path),

@@ -105,6 +105,12 @@ def normalize(graph: nir.NIRGraph, overrides: dict | None = None) -> DiscreteNet
         preds[b].append(a)
     notes: list[str] = []
     shapes = _shapes(nodes, preds, succs, notes)
+    empty = [n for n, shape in shapes.items() if math.prod(shape) == 0]
+    if empty:
+        raise ModelError(
+            f"node '{empty[0]}' has shape {shapes[empty[0]]}: a layer of zero neurons or values",
+            hint="remove the empty layer, or export the model again",
+        )
     inputs = tuple(
         InputPort(n, math.prod(shapes[n])) for n, x in nodes.items() if isinstance(x, nir.Input)
     )
@@ -456,10 +462,11 @@ def _order(inputs, neuron_names, projections):
 
 
 # -------------------------------------------------------------------------------- neurons
-def _decay_gain(tau, contract: DiscretizationContract):
+def _decay_gain(tau, contract: DiscretizationContract, name: str = ""):
     tau = np.asarray(tau, dtype=np.float64)
     if np.any(tau <= 0):
-        raise ModelError("time constants must be positive")
+        where = f"node '{name}': " if name else ""
+        raise ModelError(f"{where}time constants must be positive, got {float(tau[tau <= 0][0]):g}")
     dt = contract.dt_seconds
     if contract.integrator == "euler":
         return 1.0 - dt / tau, dt / tau
@@ -484,15 +491,15 @@ def _population(
     dt = contract.dt_seconds
     spiking = not isinstance(node, (nir.CubaLI, nir.LI, nir.I))
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        alpha, g_syn = _decay_gain(tau(node.tau_syn), contract)
-        beta, g_mem = _decay_gain(tau(node.tau_mem), contract)
+        alpha, g_syn = _decay_gain(tau(node.tau_syn), contract, name)
+        beta, g_mem = _decay_gain(tau(node.tau_mem), contract, name)
         if convention and convention.current_jump:  # Norse: i += x
             g_syn = 1.0
         gain = per_neuron(node.w_in, 1.0) * g_syn * per_neuron(node.r) * g_mem
         bias = per_neuron(node.v_leak) * g_mem
     elif isinstance(node, (nir.LIF, nir.LI)):
         alpha = zeros
-        beta, g_mem = _decay_gain(tau(node.tau), contract)
+        beta, g_mem = _decay_gain(tau(node.tau), contract, name)
         gain = per_neuron(node.r) * g_mem
         bias = per_neuron(node.v_leak) * g_mem
     elif isinstance(node, (nir.IF, nir.I)):

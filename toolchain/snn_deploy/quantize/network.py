@@ -142,21 +142,40 @@ class QuantizedNetwork(GraphQueries):
 
     @classmethod
     def load(cls, path: str | Path) -> QuantizedNetwork:
+        """Read ``save``'s file; a file that is not one is refused with ``InputFileError``."""
+        from snn_deploy.frontend.sizes import ZIP_ERRORS, npz_arrays, require_memory
+
+        hint = "compile the model again with `snn-deploy compile`"
+        require_memory(Path(path), npz_arrays(Path(path)))
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
                 arrays = {k: z[k] for k in z.files if k != "header"}
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (*ZIP_ERRORS, KeyError, TypeError) as exc:
+            reason = " ".join(str(exc).split())[:160]
             raise InputFileError(
-                f"{path}: not an snn-deploy integer network ({type(exc).__name__}: {exc})",
-                hint="compile the model again with `snn-deploy compile`",
+                f"{path}: not an snn-deploy integer network ({type(exc).__name__}: {reason})",
+                hint=hint,
             ) from None
+        if not isinstance(header, dict):
+            header = {}
         if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
             raise InputFileError(
                 f"{path}: integer network format {header.get('format')!r} version "
                 f"{header.get('version')!r} is not readable by this snn-deploy",
                 hint="compile the model again with this version of snn-deploy",
             )
+        try:
+            return cls._from_parts(header, arrays)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise InputFileError(
+                f"{path}: not an snn-deploy integer network (damaged header: "
+                f"{type(exc).__name__} {' '.join(str(exc).split())[:120]})",
+                hint=hint,
+            ) from None
+
+    @classmethod
+    def _from_parts(cls, header: dict, arrays: dict) -> QuantizedNetwork:
         pops = []
         for i, e in enumerate(header["populations"]):
             e = dict(e)
