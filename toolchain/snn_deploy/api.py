@@ -129,21 +129,31 @@ def export_nir(
     dt: float | None = None,
     reset: str | None = None,
     convention: str | None = None,
+    framework: str = "nir",
 ) -> Path:
     """Write ``source`` as a NIR file: an artifact folder as its integer network (dequantized
     values, exact integers in node metadata), a model file as its normalized float network;
-    both with the discretization contract in the graph metadata. Written atomically."""
+    both with the discretization contract in the graph metadata. Written atomically.
+
+    ``framework`` (:data:`snn_deploy.ir.export.FRAMEWORKS`) writes the float network in the
+    form that framework's own importer reads as the same discrete-time model (its dt, its
+    parameter conventions), or refuses, naming what that importer would change."""
     import os
     import tempfile
 
-    import nir
-
     from snn_deploy.frontend import import_model
-    from snn_deploy.ir.export import network_to_nir, quantized_to_nir
+    from snn_deploy.ir.export import network_for, quantized_to_nir, write_nir
     from snn_deploy.ir.normalize import normalize
 
     source, out = Path(source), Path(out)
     if source.is_dir():
+        if framework != "nir":
+            raise UnsupportedError(
+                f"{source}: a compiled integer network is exported only as plain NIR; "
+                f"--for {framework} takes the float model (its integer rounding is not what "
+                f"{framework} computes)",
+                hint="export the model file (.pt or .nir) with --for, or drop --for",
+            )
         _, profile, net, qnet = load_artifacts(source)
         if qnet.arithmetic != "loihi":
             raise UnsupportedError(
@@ -158,12 +168,12 @@ def export_nir(
             for k, v in {"dt_seconds": dt, "reset": reset, "convention": convention}.items()
             if v is not None
         }
-        graph = network_to_nir(normalize(import_model(source).graph, overrides))
+        graph = network_for(normalize(import_model(source).graph, overrides), framework)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     try:
-        nir.write(tmp, graph)
+        write_nir(tmp, graph, framework)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; an export is not
