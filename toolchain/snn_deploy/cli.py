@@ -155,7 +155,9 @@ def _export(args) -> int:
 
         fw = FRAMEWORKS[args.framework]
         print(f"wrote {out} (NIR 1.0 for {fw.label}; load it with {fw.load})")
-        notes = nir.read(out, type_check=False).metadata.get("snn_deploy_export", {}).get("notes", [])
+        notes = (
+            nir.read(out, type_check=False).metadata.get("snn_deploy_export", {}).get("notes", [])
+        )
         for note in [notes] if isinstance(notes, (str, bytes)) else notes:
             print(f"  note: {note.decode() if isinstance(note, bytes) else note}")
     return 0
