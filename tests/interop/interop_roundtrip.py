@@ -101,48 +101,56 @@ def spikes_in(rng, batch, steps, n, rate=(0.2, 0.4)) -> np.ndarray:
 
 def run_framework(framework: str, path: Path, x: np.ndarray, tmp_path: Path) -> np.ndarray:
     """The framework's output spikes for ``x``, its importer reading ``path``."""
+    return run_many(framework, [(path, x)], tmp_path)[0]
+
+
+def run_many(framework: str, items, tmp_path: Path) -> list[np.ndarray]:
+    """Output spikes for each ``(path, x)``; a side environment is started once for all."""
     if framework == "snntorch":
         sys.path.insert(0, str(RUNNER.parent))
         try:
             import run_imported
         finally:
             sys.path.pop(0)
-        return run_imported.run_snntorch(str(path), x)
+        return [run_imported.run_snntorch(str(path), x) for path, x in items]
     python = side_python(framework)
-    np.savez(tmp_path / "x.npz", x=x)
+    args = []
+    for i, (path, x) in enumerate(items):
+        np.savez(tmp_path / f"x{i}.npz", x=x)
+        args += [str(path), str(tmp_path / f"x{i}.npz"), str(tmp_path / f"out{i}.npz")]
     proc = subprocess.run(
-        [
-            str(python),
-            "-W",
-            "ignore",
-            str(RUNNER),
-            framework,
-            str(path),
-            str(tmp_path / "x.npz"),
-            str(tmp_path / "out.npz"),
-        ],
+        [str(python), "-W", "ignore", str(RUNNER), framework, *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return np.load(tmp_path / "out.npz")["out"]
+    return [np.load(tmp_path / f"out{i}.npz")["out"] for i in range(len(items))]
 
 
-def round_trip(framework, net, x, tmp_path, name="g"):
-    """(ours, theirs, re-read): output spikes of the float reference, of the framework, and of
-    snn-deploy reading the exported file back."""
-    path = tmp_path / f"{name}.nir"
-    write_nir(path, network_for(net, framework), framework)
-    ours = simulate(net, {"input": x}).spikes[net.outputs[0]]
-    back = normalize(nir.read(path))
-    reread = simulate(back, {back.inputs[0].name: x}).spikes[back.outputs[0]]
-    theirs = run_framework(framework, path, x, tmp_path)
-    return (
-        np.asarray(ours, np.int64),
-        np.rint(theirs).astype(np.int64),
-        np.asarray(reread, np.int64),
-    )
+def round_trips(framework: str, cases: dict, tmp_path: Path) -> dict:
+    """For each ``name: (net, x)``: (ours, theirs, re-read) output spikes of the float
+    reference, of the framework, and of snn-deploy reading the exported file back."""
+    items, result = [], {}
+    for i, (name, (net, x)) in enumerate(cases.items()):
+        path = tmp_path / f"g{i}.nir"
+        write_nir(path, network_for(net, framework), framework)
+        items.append((path, x))
+        back = normalize(nir.read(path))
+        result[name] = (
+            simulate(net, {"input": x}).spikes[net.outputs[0]],
+            simulate(back, {back.inputs[0].name: x}).spikes[back.outputs[0]],
+        )
+    theirs = run_many(framework, items, tmp_path)
+    return {
+        name: (np.asarray(o, np.int64), np.rint(t).astype(np.int64), np.asarray(r, np.int64))
+        for (name, (o, r)), t in zip(result.items(), theirs, strict=True)
+    }
+
+
+def round_trip(framework, net, x, tmp_path):
+    """(ours, theirs, re-read) for one network."""
+    return round_trips(framework, {"net": (net, x)}, tmp_path)["net"]
 
 
 def differences(a, b) -> str:

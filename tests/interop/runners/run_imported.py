@@ -1,9 +1,10 @@
 """Load a NIR file with one framework's own importer and run it on inputs (round-trip tests).
 
-``python run_imported.py FRAMEWORK GRAPH.nir INPUT.npz OUTPUT.npz``: reads ``x`` (batch, steps,
-inputs) from INPUT.npz, imports GRAPH.nir with the framework's documented entry point, runs it
-step by step (Sinabs: its Squeeze layers on the flattened batch and time), and writes the output
-spikes as ``out`` (batch, steps, outputs) to OUTPUT.npz. Norse and Sinabs run it in their side
+``python run_imported.py FRAMEWORK GRAPH.nir INPUT.npz OUTPUT.npz [GRAPH INPUT OUTPUT ...]``
+(several triples share one interpreter start): reads ``x`` (batch, steps, inputs) from each
+INPUT.npz, imports GRAPH.nir with the framework's documented entry point, runs it step by step
+(Sinabs: its Squeeze layers on the flattened batch and time), and writes the output spikes as
+``out`` (batch, steps, outputs) to OUTPUT.npz. Norse and Sinabs run it in their side
 environments (.venv-interop-norse, .venv-interop-sinabs); snnTorch in .venv (also importable).
 Only numpy, torch, nir and the framework are imported here: no snn-deploy.
 """
@@ -63,10 +64,11 @@ RUNNERS = {"snntorch": run_snntorch, "norse": run_norse, "sinabs": run_sinabs}
 
 
 def main(argv: list[str]) -> int:
-    framework, graph, inputs, output = argv
-    x = np.load(inputs)["x"]
-    out = RUNNERS[framework](graph, x)
-    np.savez(output, out=out)
+    framework, rest = argv[0], argv[1:]
+    for i in range(0, len(rest), 3):
+        graph, inputs, output = rest[i : i + 3]
+        x = np.load(inputs)["x"]
+        np.savez(output, out=RUNNERS[framework](graph, x))
     return 0
 
 
