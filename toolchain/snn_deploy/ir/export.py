@@ -393,7 +393,7 @@ FRAMEWORKS = {
         "norse",
         "Norse 1.1.0",
         Style(dt_seconds=1e-3, integrator="euler", lif_unit_r=True, always_affine=True),
-        "norse.torch.from_nir(nir.read(path))  (its default dt = 0.001)",
+        "norse.torch.from_nir(nir.read(path)) at its default dt = 0.001",
         _norse_limits,
     ),
     "sinabs": Framework(
@@ -407,9 +407,9 @@ FRAMEWORKS = {
     "rockpool": Framework(
         "rockpool",
         "Rockpool 3.1.0",
-        unavailable="Rockpool's importer cannot be run here to prove an export (Rockpool is "
-        "AGPL-licensed and imports samna, which does not install from PyPI), so snn-deploy "
-        "does not write for it",
+        unavailable="Rockpool's importer cannot be run here to prove an export: Rockpool is "
+        "AGPL-licensed and imports samna, whose PyPI release is a stub that fetches the "
+        "real package from another index, so snn-deploy does not write for it",
     ),
     "spikingjelly": Framework(
         "spikingjelly",
