@@ -175,6 +175,7 @@ EXPORT_CASES = {
     "lif-cuba-lif per-neuron decays, biases": dict(kinds=("lif", "cuba", "lif")),
     "cuba-cuba per-layer decays": dict(kinds=("cuba", "cuba"), per_neuron=False),
     "lif-lif no bias, strong drive": dict(kinds=("lif", "lif"), bias=False, gain=2.0),
+    "cuba-lif per-neuron thresholds": dict(kinds=("cuba", "lif"), pnt=True),
 }
 
 
@@ -191,13 +192,15 @@ def test_export_for_snntorch_random_networks(tmp_path, case, seed):
         kinds,
         SNNTORCH_CONTRACT,
         per_neuron=opts.get("per_neuron", True),
-        per_neuron_threshold=False,  # snnTorch's importer takes one threshold per layer
+        per_neuron_threshold=opts.get("pnt", False),
         bias=opts.get("bias", True),
         gain=opts.get("gain", 1.0),
     )
     x = spikes_in(rng, 6, 80, sizes[0])
     ours, theirs, reread = round_trip("snntorch", net, x, tmp_path)
     assert ours.sum() > 50, "the test network should spike"
+    notes = str(network_for(net, "snntorch").metadata["snn_deploy_export"]["notes"])
+    assert ("written with threshold 1" in notes) == opts.get("pnt", False)
     np.testing.assert_array_equal(theirs, ours, err_msg=differences(theirs, ours))
     np.testing.assert_array_equal(reread, ours, err_msg=differences(reread, ours))
 
@@ -208,7 +211,6 @@ def test_export_for_snntorch_random_networks(tmp_path, case, seed):
         ("if", "is an IF neuron; snnTorch 1.0.0 imports IF as Leaky"),
         ("recurrent", "the network is recurrent; snnTorch 1.0.0's importer fails"),
         ("subtract", "resets by subtraction; snnTorch 1.0.0's importer resets to zero"),
-        ("thresholds", "has per-neuron thresholds"),
         ("delay", "the model resets one step after the spike"),
     ],
 )
@@ -224,7 +226,7 @@ def test_export_for_snntorch_refuses_what_it_cannot_express(change, message):
         [6, 5, 3],
         ("if" if change == "if" else "lif", "lif"),
         contract,
-        per_neuron_threshold=change == "thresholds",
+        per_neuron_threshold=False,
         recurrent=(0,) if change == "recurrent" else (),
     )
     with pytest.raises(UnsupportedError, match="snnTorch 1.0.0 cannot express this model") as e:

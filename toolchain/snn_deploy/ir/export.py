@@ -266,6 +266,7 @@ class Framework:
     check: object = None
     unavailable: str = ""
     caveats: object = None
+    one_threshold_per_layer: bool = False
 
 
 def _back_edges(net: DiscreteNetwork) -> list:
@@ -326,10 +327,11 @@ def _snntorch_limits(net: DiscreteNetwork) -> list[str]:
             out.append(
                 f"population '{p.name}' is an IF neuron; {label} imports IF as Leaky(beta=0.9)"
             )
-        if p.spiking and np.unique(p.threshold).size > 1:
+    for p in net.populations:
+        if p.spiking and np.unique(p.threshold).size > 1 and np.any(p.threshold <= 0):
             out.append(
-                f"population '{p.name}' has per-neuron thresholds; {label}'s importer "
-                "takes one threshold per layer"
+                f"population '{p.name}' has per-neuron thresholds, some <= 0; {label} takes "
+                "one threshold per layer (positive ones are rescaled to 1)"
             )
     if _back_edges(net):
         out.append(
@@ -380,6 +382,43 @@ def _sinabs_caveats(net: DiscreteNetwork) -> list[str]:
     ]
 
 
+def unit_thresholds(net: DiscreteNetwork) -> tuple[DiscreteNetwork, list[str]]:
+    """Populations with per-neuron thresholds rescaled to threshold 1: each neuron's incoming
+    weights, bias and v_reset divided by its threshold. Its spikes are the same (for thresholds
+    > 0, with ``V`` linear in its inputs), its voltage is in units of its threshold. For
+    importers that take one threshold per layer (snnTorch 1.0.0)."""
+    scale, notes = {}, []
+    for p in net.populations:
+        if p.spiking and np.unique(p.threshold).size > 1 and np.all(p.threshold > 0):
+            scale[p.name] = 1.0 / np.asarray(p.threshold)
+            notes.append(
+                f"population '{p.name}' has per-neuron thresholds: written with threshold 1 and "
+                "each neuron's input divided by its threshold (same spikes, V in units of the "
+                "threshold)"
+            )
+    if not scale:
+        return net, notes
+    pops = tuple(
+        dataclasses.replace(
+            p,
+            threshold=np.ones(p.size),
+            bias=p.bias * scale[p.name],
+            v_reset=p.v_reset * scale[p.name],
+        )
+        if p.name in scale
+        else p
+        for p in net.populations
+    )
+    projs = []
+    for p in net.projections:
+        if p.target in scale:
+            k = scale[p.target]
+            w = sp.diags(k) @ p.weight if sp.issparse(p.weight) else p.weight * k[:, None]
+            p = dataclasses.replace(p, weight=w)
+        projs.append(p)
+    return dataclasses.replace(net, populations=pops, projections=tuple(projs)), notes
+
+
 FRAMEWORKS = {
     "nir": Framework("nir", "NIR (snn-deploy's contract in the metadata)", Style()),
     "snntorch": Framework(
@@ -388,6 +427,7 @@ FRAMEWORKS = {
         Style(dt_seconds=1e-4, integrator="euler"),
         "snntorch.import_nir.import_from_nir(nir.read(path))",
         _snntorch_limits,
+        one_threshold_per_layer=True,
     ),
     "norse": Framework(
         "norse",
@@ -440,6 +480,9 @@ def network_for(net: DiscreteNetwork, framework: str) -> nir.NIRGraph:
     meta = {}
     if framework != "nir":
         notes = list(fw.caveats(net)) if fw.caveats else []
+        if fw.one_threshold_per_layer:
+            net, rescaled = unit_thresholds(net)
+            notes += rescaled
         dt = fw.style.dt_seconds
         if dt != net.contract.dt_seconds:
             notes.insert(
