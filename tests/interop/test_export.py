@@ -8,7 +8,6 @@ import torch
 from interop_roundtrip import SINABS_CONTRACT, SNNTORCH_CONTRACT, random_network, spikes_in
 
 from snn_deploy import api
-from snn_deploy.errors import UnsupportedError
 from snn_deploy.frontend import import_model
 from snn_deploy.ir.export import INTEGER_KEY, network_for
 from snn_deploy.ir.normalize import normalize
@@ -56,9 +55,6 @@ def test_integer_export_carries_the_exact_integers(model_pt, tmp_path):
         meta = g.nodes[proj.name].metadata[INTEGER_KEY]
         np.testing.assert_array_equal(meta["weight_mantissa"], proj.weight)
         assert int(meta["weight_exp"]) == proj.params.weight_exp
-    with pytest.raises(UnsupportedError, match="a compiled integer network is exported only as"):
-        api.export_nir(tmp_path / "art", tmp_path / "int_snntorch.nir", framework="snntorch")
-    assert not (tmp_path / "int_snntorch.nir").exists()
     # the dequantized graph imports back with the chip's own decays
     back = normalize(g)
     np.testing.assert_allclose(back.populations[0].alpha, 1 - (2047 + 1) / 4096)

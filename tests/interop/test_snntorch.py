@@ -252,32 +252,72 @@ def test_export_refusal_is_one_line_and_writes_nothing(tmp_path, capsys):
         assert "does not write for it" in capsys.readouterr().err
 
 
-def test_digits_model_exported_for_snntorch_gives_the_float_reference_spikes(tmp_path, capsys):
-    """The acceptance check, on a small digits model (the demo's recipe, fewer epochs and
-    neurons; the demo model itself was checked by hand: docs/nir-interop.md)."""
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory):
+    """A digits model trained with the demo's recipe, smaller (32 hidden neurons, 3 epochs)."""
+    tmp = tmp_path_factory.mktemp("digits")
+    api.train_digits(tmp / "model.pt", hidden=32, epochs=3)
+    return tmp / "model.pt"
+
+
+def _digits_test_split(net, model):
     from snn_deploy.data.loader import load_inputs
+
+    ckpt = torch.load(model, weights_only=True)
+    inputs, labels, _ = load_inputs("digits", net, ckpt["data"], "test")
+    return inputs, labels
+
+
+def test_digits_model_exported_for_snntorch_gives_the_float_reference_spikes(
+    small_digits, tmp_path, capsys
+):
+    """The acceptance check, on a small digits model (the demo model itself was checked by
+    hand: docs/nir-interop.md)."""
     from snn_deploy.frontend import import_model
 
-    api.train_digits(tmp_path / "model.pt", hidden=32, epochs=3)
-    assert (
-        main(
-            [
-                "export",
-                str(tmp_path / "model.pt"),
-                "-o",
-                str(tmp_path / "m.nir"),
-                "--for",
-                "snntorch",
-            ]
-        )
-        == 0
-    )
+    out = tmp_path / "m.nir"
+    assert main(["export", str(small_digits), "-o", str(out), "--for", "snntorch"]) == 0
     assert "load it with snntorch.import_nir.import_from_nir" in capsys.readouterr().out
-    net = normalize(import_model(tmp_path / "model.pt").graph)
-    ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
-    inputs, labels, _ = load_inputs("digits", net, ckpt["data"], "test")
+    net = normalize(import_model(small_digits).graph)
+    inputs, _ = _digits_test_split(net, small_digits)
     x = inputs["input"].astype(np.float32)
     ours = simulate(net, {"input": x}).spikes[net.outputs[0]].astype(np.int64)
-    theirs = run_framework("snntorch", tmp_path / "m.nir", x, tmp_path).astype(np.int64)
+    theirs = run_framework("snntorch", out, x, tmp_path).astype(np.int64)
     assert x.shape[0] == 360 and ours.sum() > 1000
     np.testing.assert_array_equal(theirs, ours, err_msg=differences(theirs, ours))
+
+
+def test_compiled_digits_network_exported_for_snntorch_is_measured_against_the_chip(
+    small_digits, tmp_path
+):
+    """A compiled (Loihi 2 integer) network exported --for snntorch: its dequantized values,
+    run by snnTorch in float32. Measured, not exact: the integer states often land exactly on
+    the threshold, where float32 and float64 rounding of the dequantized values can disagree,
+    and the chip's integer rounding is not reproduced (docs/nir-interop.md)."""
+    from snn_deploy.backends.emulator import run
+    from snn_deploy.ir.export import dequantized
+
+    api.compile(small_digits, "loihi2", tmp_path / "art")
+    api.export_nir(tmp_path / "art", tmp_path / "int.nir", framework="snntorch")
+    notes = str(nir.read(tmp_path / "int.nir").metadata["snn_deploy_export"]["notes"])
+    assert "integer network's values, dequantized" in notes
+    _, profile, net, qnet = api.load_artifacts(tmp_path / "art")
+    inputs, labels = _digits_test_split(net, small_digits)
+    x = inputs["input"].astype(np.float32)
+    theirs = run_framework("snntorch", tmp_path / "int.nir", x, tmp_path).astype(bool)
+    deq, _ = dequantized(net, qnet, profile.numerics)
+    expected = simulate(deq, {"input": x}).spikes[deq.outputs[0]]
+    to_float = float(np.mean(theirs == expected))
+    out = qnet.population(qnet.outputs[0])
+    steps = x.shape[1]
+    chip_steps = steps + max(p.shift_steps for p in qnet.populations)
+    emu = run(qnet, profile.numerics, inputs, chip_steps)
+    ints = emu.spikes[out.name][:, out.shift_steps : out.shift_steps + steps].astype(bool)
+    agreement = float(np.mean(ints == theirs))
+    acc = [float(np.mean(s.sum(1).argmax(1) == labels)) for s in (ints, theirs)]
+    print(
+        f"compiled digits --for snntorch: output neuron-steps agreeing with the float64 "
+        f"reference of the dequantized values {to_float:.5f}, with the integer emulator "
+        f"{agreement:.5f}; accuracy integer {acc[0]:.4f}, snnTorch {acc[1]:.4f}"
+    )
+    assert to_float > 0.995 and agreement > 0.99 and abs(acc[0] - acc[1]) < 0.02

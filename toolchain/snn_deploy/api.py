@@ -137,23 +137,18 @@ def export_nir(
 
     ``framework`` (:data:`snn_deploy.ir.export.FRAMEWORKS`) writes the float network in the
     form that framework's own importer reads as the same discrete-time model (its dt, its
-    parameter conventions), or refuses, naming what that importer would change."""
+    parameter conventions), or refuses, naming what that importer would change; for an artifact
+    folder, the integer network's values dequantized (run in float there: the chip's rounding
+    is not reproduced, and the export's notes say so)."""
     import os
     import tempfile
 
     from snn_deploy.frontend import import_model
-    from snn_deploy.ir.export import network_for, quantized_to_nir, write_nir
+    from snn_deploy.ir.export import dequantized, network_for, quantized_to_nir, write_nir
     from snn_deploy.ir.normalize import normalize
 
     source, out = Path(source), Path(out)
     if source.is_dir():
-        if framework != "nir":
-            raise UnsupportedError(
-                f"{source}: a compiled integer network is exported only as plain NIR; "
-                f"--for {framework} takes the float model (its integer rounding is not what "
-                f"{framework} computes)",
-                hint="export the model file (.pt or .nir) with --for, or drop --for",
-            )
         _, profile, net, qnet = load_artifacts(source)
         if qnet.arithmetic != "loihi":
             raise UnsupportedError(
@@ -161,7 +156,16 @@ def export_nir(
                 "implemented (only the Loihi family's integers have a NIR form here)",
                 hint=f"the float model's graph is {source / 'graph.nir'}",
             )
-        graph = quantized_to_nir(net, qnet, profile.numerics)
+        if framework == "nir":
+            graph = quantized_to_nir(net, qnet, profile.numerics)
+        else:
+            deq, _ = dequantized(net, qnet, profile.numerics)
+            note = (
+                f"the compiled {qnet.target} integer network's values, dequantized; {framework} "
+                "runs them in float, without the chip's integer rounding (decays, products, "
+                "saturation): spikes can differ where that rounding decides one"
+            )
+            graph = network_for(deq, framework, (note,))
     else:
         overrides = {
             k: v

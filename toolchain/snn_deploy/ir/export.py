@@ -201,8 +201,9 @@ def _is_back(net: DiscreteNetwork, proj) -> bool:
     return order[proj.source] >= order[proj.target]
 
 
-def quantized_to_nir(net: DiscreteNetwork, qnet, numerics) -> nir.NIRGraph:
-    """A compiled Loihi-family network as NIR: dequantized values, exact integers in metadata."""
+def dequantized(net: DiscreteNetwork, qnet, numerics) -> tuple[DiscreteNetwork, dict]:
+    """The compiled Loihi-family network's values as a float network, and the exact integers
+    as node metadata (``{name: {INTEGER_KEY: ...}}``)."""
     unity, shift = numerics.decay_unity, numerics.input_shift
     pops, node_meta = [], {}
     for fp, qp in zip(net.populations, qnet.populations, strict=True):
@@ -239,7 +240,12 @@ def quantized_to_nir(net: DiscreteNetwork, qnet, numerics) -> nir.NIRGraph:
                 "chip_delay_steps": np.int64(qp.delay_steps),
             }
         }
-    deq = dataclasses.replace(net, populations=tuple(pops), projections=tuple(projs))
+    return dataclasses.replace(net, populations=tuple(pops), projections=tuple(projs)), node_meta
+
+
+def quantized_to_nir(net: DiscreteNetwork, qnet, numerics) -> nir.NIRGraph:
+    """A compiled Loihi-family network as NIR: dequantized values, exact integers in metadata."""
+    deq, node_meta = dequantized(net, qnet, numerics)
     graph_meta = {
         "snn_deploy_export": {
             "target": qnet.target,
@@ -461,9 +467,10 @@ FRAMEWORKS = {
 }
 
 
-def network_for(net: DiscreteNetwork, framework: str) -> nir.NIRGraph:
+def network_for(net: DiscreteNetwork, framework: str, notes: tuple[str, ...] = ()) -> nir.NIRGraph:
     """``net`` as the NIR graph ``framework``'s importer reads as the same discrete-time
-    network, or :class:`UnsupportedError` naming everything that importer would change."""
+    network, or :class:`UnsupportedError` naming everything that importer would change.
+    ``notes`` are added to the export's notes (metadata ``snn_deploy_export``)."""
     if framework not in FRAMEWORKS:
         raise UnsupportedError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
     fw = FRAMEWORKS[framework]
@@ -479,7 +486,7 @@ def network_for(net: DiscreteNetwork, framework: str) -> nir.NIRGraph:
         )
     meta = {}
     if framework != "nir":
-        notes = list(fw.caveats(net)) if fw.caveats else []
+        notes = [*notes, *(fw.caveats(net) if fw.caveats else [])]
         if fw.one_threshold_per_layer:
             net, rescaled = unit_thresholds(net)
             notes += rescaled
