@@ -7,9 +7,10 @@
   does the digits demo model on its test split. What snnTorch's importer cannot express is
   refused with the reason.
 
-snnTorch runs in float32 (layers whose parameters are per-neuron arrays promote to float64), as
-its users run it; the reference runs in float64. The fixed seeds give no spike within float32
-rounding of a threshold; a future difference there would be rounding, not a convention."""
+snnTorch runs in float32, as its users run it; the reference runs in float64. The fixed seeds
+give no spike within float32 rounding of a threshold; a future difference there would be
+rounding, not a convention. (A compiled integer network's dequantized values are the exception:
+its states land exactly on thresholds, so that test measures agreement instead.)"""
 
 import dataclasses
 import warnings
