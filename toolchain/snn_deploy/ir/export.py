@@ -1,14 +1,22 @@
 """Export to NIR: a :class:`DiscreteNetwork` (float) or a compiled integer network.
 
 The exported graph is plain NIR 1.0 that ``nir.read`` loads, in the canonical parameterization
-of snn-deploy's contract (Euler, unit input gain): a population becomes
+of snn-deploy's contract (unit input gain, time constants in the contract's integrator): a
+population becomes
 
 - ``CubaLIF``/``CubaLI`` with ``tau_syn = dt/(1-alpha)``, ``w_in = tau_syn/dt``,
-  ``tau_mem = dt/(1-beta)``, ``r = tau_mem/dt``, ``v_leak = bias/(1-beta)`` when alpha > 0;
-- ``LIF``/``LI`` (no synaptic current) when alpha = 0, or ``IF``/``I`` when also beta = 1;
+  ``tau_mem = dt/(1-beta)``, ``r = tau_mem/dt``, ``v_leak = bias/(1-beta)`` when alpha > 0
+  (Euler; exact: ``tau = -dt/ln(decay)``, ``w_in = 1/(1-alpha)``, ``r = 1/(1-beta)``);
+- ``LIF``/``LI`` (no synaptic current) when alpha = 0, or ``IF``/``I`` when also beta = 1; their
+  voltage bias is carried by the incoming ``Affine`` (``I[t] = x[t] + b``);
 
-a projection a ``Linear`` (``Affine`` when it also carries the bias of a constant input), plus a
-``Delay`` node for delays other than a back edge's. The contract is in the graph metadata.
+a projection a ``Linear`` (``Affine`` when it also carries a bias), plus a ``Delay`` node for
+delays other than a back edge's. The contract is in the graph metadata.
+
+:func:`network_for` writes the same network for another framework's own importer
+(:data:`FRAMEWORKS`: snnTorch 1.0.0, Norse 1.1.0, Sinabs 3.1.3): a :class:`Style` (its dt, how it
+reads ``r``, ``v_leak``, which nodes it takes) and a check listing what it cannot express, which
+refuses the export with every reason at once.
 
 For a compiled network (:func:`quantized_to_nir`) the float values are the integer network's own,
 dequantized with each population's scale (``W = m 2**(weight_exp + 6) / scale``,
