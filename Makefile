@@ -10,7 +10,7 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env pynn-env interop-fixtures demo test bench lint clean
+.PHONY: help venv lava-env pynn-env interop-envs interop-fixtures demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
@@ -37,6 +37,9 @@ lava-env:
 pynn-env:
 	@scripts/setup-pynn-env
 
+interop-envs:
+	@scripts/setup-interop-envs
+
 interop-fixtures:
 	@scripts/make-interop-fixtures
 
@@ -53,7 +56,7 @@ demo: venv lava-env $(DEMO)/model.pt
 	else echo "(Lava backend not set up: no Python 3.10; see above)"; fi
 	@echo; echo "fit report: $(DEMO)/digits-loihi2/report.md"
 
-test: venv lava-env pynn-env
+test: venv lava-env pynn-env interop-envs
 	$(PY) -m pytest -q
 
 bench: venv lava-env

@@ -92,7 +92,13 @@ def test_every_number_of_the_schema_has_an_accepted_range():
         args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
         return any(a in (int, float) for a in args)
 
-    for cls in (ChipSection, CoreSection, NeuronSection, *OPTIONAL_SECTIONS.values(), *ARITHMETICS.values()):
+    for cls in (
+        ChipSection,
+        CoreSection,
+        NeuronSection,
+        *OPTIONAL_SECTIONS.values(),
+        *ARITHMETICS.values(),
+    ):
         hints = typing.get_type_hints(cls)
         numbers = {f.name for f in dataclasses.fields(cls) if numeric(hints[f.name])}
         assert numbers == set(RANGES[cls]), (cls.__name__, numbers ^ set(RANGES[cls]))

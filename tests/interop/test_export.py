@@ -5,11 +5,13 @@ import nir
 import numpy as np
 import pytest
 import torch
+from interop_roundtrip import SINABS_CONTRACT, SNNTORCH_CONTRACT, random_network, spikes_in
 
 from snn_deploy import api
 from snn_deploy.frontend import import_model
-from snn_deploy.ir.export import INTEGER_KEY
+from snn_deploy.ir.export import INTEGER_KEY, network_for
 from snn_deploy.ir.normalize import normalize
+from snn_deploy.ir.simulate import simulate
 from snn_deploy.quantize.network import QuantizedNetwork
 from snn_deploy.train.models import SpikingMLP
 
@@ -57,3 +59,27 @@ def test_integer_export_carries_the_exact_integers(model_pt, tmp_path):
     back = normalize(g)
     np.testing.assert_allclose(back.populations[0].alpha, 1 - (2047 + 1) / 4096)
     np.testing.assert_allclose(back.populations[0].beta, 1 - 512 / 4096)
+
+
+@pytest.mark.parametrize(
+    ("contract", "kinds"),
+    [(SNNTORCH_CONTRACT, ("if", "lif", "cuba")), (SINABS_CONTRACT, ("lif", "if", "lif"))],
+    ids=["euler-if-bias", "exact-sinabs"],
+)
+def test_plain_export_reads_back_to_the_same_network(tmp_path, contract, kinds):
+    """IF populations keep their bias (carried by the incoming Affine), and an exact-integrator
+    contract (Sinabs') is written with exact time constants (tau = -dt / ln(decay))."""
+    rng = np.random.default_rng(3)
+    net = random_network(rng, [8, 12, 10, 4], kinds, contract, recurrent=(1,))
+    assert any(np.any(p.bias != 0) for p in net.populations if np.all(p.beta == 1))
+    nir.write(tmp_path / "g.nir", network_for(net, "nir"))
+    back = normalize(nir.read(tmp_path / "g.nir"))
+    assert back.contract.integrator == contract.integrator
+    for p, q in zip(net.populations, back.populations, strict=True):
+        for f in ("alpha", "beta", "threshold", "bias", "v_reset"):
+            np.testing.assert_allclose(getattr(q, f), getattr(p, f), rtol=1e-12, atol=1e-15)
+    x = spikes_in(rng, 4, 60, 8)
+    ours = simulate(net, {"input": x}).spikes[net.outputs[0]]
+    got = simulate(back, {"input": x}).spikes[back.outputs[0]]
+    assert ours.sum() > 20
+    np.testing.assert_array_equal(got, ours)

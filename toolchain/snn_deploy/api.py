@@ -142,17 +142,22 @@ def export_nir(
     dt: float | None = None,
     reset: str | None = None,
     convention: str | None = None,
+    framework: str = "nir",
 ) -> Path:
     """Write ``source`` as a NIR file: an artifact folder as its integer network (dequantized
     values, exact integers in node metadata), a model file as its normalized float network;
-    both with the discretization contract in the graph metadata. Written atomically."""
+    both with the discretization contract in the graph metadata. Written atomically.
+
+    ``framework`` (:data:`snn_deploy.ir.export.FRAMEWORKS`) writes the float network in the
+    form that framework's own importer reads as the same discrete-time model (its dt, its
+    parameter conventions), or refuses, naming what that importer would change; for an artifact
+    folder, the integer network's values dequantized (run in float there: the chip's rounding
+    is not reproduced, and the export's notes say so)."""
     import os
     import tempfile
 
-    import nir
-
     from snn_deploy.frontend import import_model
-    from snn_deploy.ir.export import network_to_nir, quantized_to_nir
+    from snn_deploy.ir.export import dequantized, network_for, quantized_to_nir, write_nir
     from snn_deploy.ir.normalize import normalize
 
     source, out = Path(source), Path(out)
@@ -164,20 +169,29 @@ def export_nir(
                 "implemented (only the Loihi family's integers have a NIR form here)",
                 hint=f"the float model's graph is {source / 'graph.nir'}",
             )
-        graph = quantized_to_nir(net, qnet, profile.numerics)
+        if framework == "nir":
+            graph = quantized_to_nir(net, qnet, profile.numerics)
+        else:
+            deq, _ = dequantized(net, qnet, profile.numerics)
+            note = (
+                f"the compiled {qnet.target} integer network's values, dequantized; {framework} "
+                "runs them in float, without the chip's integer rounding (decays, products, "
+                "saturation): spikes can differ where that rounding decides one"
+            )
+            graph = network_for(deq, framework, (note,))
     else:
         overrides = {
             k: v
             for k, v in {"dt_seconds": dt, "reset": reset, "convention": convention}.items()
             if v is not None
         }
-        graph = network_to_nir(normalize(import_model(source).graph, overrides))
+        graph = network_for(normalize(import_model(source).graph, overrides), framework)
     check_output_path(out, folder=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     try:
-        nir.write(tmp, graph)
+        write_nir(tmp, graph, framework)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; an export is not

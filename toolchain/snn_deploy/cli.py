@@ -158,12 +158,29 @@ def _report(args) -> int:
 
 def _export(args) -> int:
     from snn_deploy import api
+    from snn_deploy.ir.export import FRAMEWORKS
 
     out = api.export_nir(
-        args.source, args.out, dt=args.dt, reset=args.reset, convention=args.convention
+        args.source,
+        args.out,
+        dt=args.dt,
+        reset=args.reset,
+        convention=args.convention,
+        framework=args.framework,
     )
     kind = "integer network" if __import__("pathlib").Path(args.source).is_dir() else "model"
-    print(f"wrote {out} (NIR 1.0, the {kind} with its discretization contract)")
+    if args.framework == "nir":
+        print(f"wrote {out} (NIR 1.0, the {kind} with its discretization contract)")
+    else:
+        import nir
+
+        fw = FRAMEWORKS[args.framework]
+        print(f"wrote {out} (NIR 1.0 for {fw.label}; load it with {fw.load})")
+        notes = (
+            nir.read(out, type_check=False).metadata.get("snn_deploy_export", {}).get("notes", [])
+        )
+        for note in [notes] if isinstance(notes, (str, bytes)) else notes:
+            print(f"  note: {note.decode() if isinstance(note, bytes) else note}")
     return 0
 
 
@@ -315,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--dt", type=float)
     x.add_argument("--reset", choices=("zero", "subtract"))
     x.add_argument("--convention")
+    x.add_argument(
+        "--for",
+        dest="framework",
+        default="nir",
+        choices=("nir", "snntorch", "norse", "sinabs", "rockpool", "spikingjelly"),
+        help="write for this framework's NIR importer (its dt and parameter conventions); "
+        "refused, with the reason, where it cannot express the model (default: nir)",
+    )
     x.set_defaults(func=_export)
 
     lr = sub.add_parser(
