@@ -1,0 +1,212 @@
+"""Loihi step, compiled: the arithmetic of :mod:`snn_deploy.backends.emulator.loihi` (the
+reference, and its docstring the specification), event-driven, one sample at a time.
+
+Per projection the ring holds, for each of its ``delay`` slots, the raw int64 sum of the weights
+of the sources that spiked (exact: |w| <= 256); on delivery the word becomes
+``wrap32(shift(sum, weight_exp))``, as the reference's ``accumulate`` computes it in one go.
+Then, per neuron, with ``a_in`` the int64 sum of the delivered words::
+
+    u = wrap_once(wrap32(round0(u * keep_u) + wrap32(wrap32(a_in) << 6)), 24)
+    v = clip(wrap32(round0(v * keep_v) + u + bias), ±(2**23 - 1));  s = v > vth;  v[s] = 0
+
+with the event counters of the reference (``int32_wraps`` once per neuron for the current's
+three wraps and once for the voltage's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numba import prange
+
+from snn_deploy.backends.emulator.compiled.common import (
+    P_COMMON,
+    P_DELAY,
+    P_NTGT,
+    P_RING,
+    P_TGT_NEURON,
+    POP_NEURON,
+    POP_SIZE,
+    POP_TRACE,
+    NotExact,
+    ProjectionSpec,
+    accumulate,
+    assemble,
+    compact_sources,
+    flatten,
+    helper,
+    kernel,
+    memo,
+    network_units,
+    pack_inputs,
+    population_table,
+    use_parallel,
+    wrap32,
+)
+from snn_deploy.errors import ModelError
+from snn_deploy.ir.simulate import check_inputs, input_arrays
+from snn_deploy.numerics.loihi import LoihiNumerics, prepare_weights
+from snn_deploy.numerics.ops import shift, wrap, wrap_int32
+
+P_EXP = P_COMMON  # the projection's weight exponent
+EVENTS = ("u_wraps", "v_saturations", "int32_wraps")
+_NEVER = np.iinfo(np.int64).max  # threshold of a population that does not spike
+
+
+@helper
+def _deliver(ring, a_in, projs, k):
+    a_in[:] = 0
+    for r in range(projs.shape[0]):
+        n = projs[r, P_NTGT]
+        start = np.uint64(projs[r, P_RING] + (k % projs[r, P_DELAY]) * n)
+        i0 = np.uint64(projs[r, P_TGT_NEURON])
+        e = projs[r, P_EXP]
+        if e >= 0:
+            for j in range(n):
+                at = start + np.uint64(j)
+                a_in[i0 + np.uint64(j)] += wrap32(ring[at] << e)
+                ring[at] = 0
+        else:
+            m = -e
+            for j in range(n):
+                at = start + np.uint64(j)
+                a_in[i0 + np.uint64(j)] += wrap32(ring[at] >> m)
+                ring[at] = 0
+
+
+@helper
+def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces, ev):
+    input_shift, decay_bits, half, full, lim = c[0], c[1], c[2], c[3], c[4]
+    out = spikes[b, k]
+    for p in range(pops.shape[0]):
+        i0, n = np.uint64(pops[p, POP_NEURON]), pops[p, POP_SIZE]
+        wraps = u_wraps = v_sats = 0
+        for j in range(n):
+            i = i0 + np.uint64(j)
+            total = a_in[i]
+            t32 = wrap32(total)
+            act = t32 << input_shift
+            a32 = wrap32(act)
+            pu = u[i] * keep_u[i]
+            du = (pu >> decay_bits) if pu >= 0 else -((-pu) >> decay_bits)
+            raw = du + a32
+            cur = wrap32(raw)
+            wraps += (t32 != total) | (a32 != act) | (cur != raw)
+            un = cur - full if cur > half else (cur + full if cur <= -half else cur)
+            u_wraps += un != cur
+            u[i] = un
+            pv = v[i] * keep_v[i]
+            dv = (pv >> decay_bits) if pv >= 0 else -((-pv) >> decay_bits)
+            volt = dv + un + bias[i]
+            v32 = wrap32(volt)
+            wraps += v32 != volt
+            sat = min(max(v32, -lim), lim)
+            v_sats += sat != v32
+            s = sat > vth[i]
+            v[i] = 0 if s else sat
+            out[i] = s
+        tr = pops[p, POP_TRACE]
+        if tr >= 0:
+            i = pops[p, POP_NEURON]
+            traces[b, k, tr : tr + n] = v[i : i + n]
+        ev[p, 0] += u_wraps
+        ev[p, 1] += v_sats
+        ev[p, 2] += wraps
+
+
+@helper
+def _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, keep_u, keep_v,
+            bias, vth, c, spikes, traces, u_out, v_out, events):  # fmt: skip
+    n = keep_u.shape[0]
+    u = np.zeros(n, np.int64)
+    v = np.zeros(n, np.int64)
+    a_in = np.zeros(n, np.int64)
+    ring = np.zeros(ring_size, np.int64)
+    active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
+    count = np.zeros(units.shape[0], np.int64)
+    ev = np.zeros((pops.shape[0], 3), np.int64)
+    for k in range(steps):
+        _deliver(ring, a_in, projs, k)
+        _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces, ev)
+        compact_sources(b, k, x, spikes, units, active, count)
+        accumulate(ring, 0, projs, units, active, count, weights, indices, ptr, k)
+    u_out[b] = u
+    v_out[b] = v
+    events[b] = ev
+
+
+@kernel
+def _batch(x, steps, units, projs, weights, indices, ptr, ring_size, pops, keep_u, keep_v, bias,
+           vth, c, spikes, traces, u_out, v_out, events):  # fmt: skip
+    for b in prange(x.shape[0]):
+        _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, keep_u,
+                keep_v, bias, vth, c, spikes, traces, u_out, v_out, events)  # fmt: skip
+
+
+def _prepare(qnet, num: LoihiNumerics):
+    units = network_units(qnet)
+    specs = []
+    for p in qnet.projections:
+        delay, exp = int(p.delay_steps), int(p.params.weight_exp)
+        if delay < 1:
+            raise ModelError(f"projection '{p.name}': delay {delay} < 1 step")
+        if abs(exp) > 62:
+            raise NotExact(f"projection '{p.name}': weight exponent {exp}")
+        # Lava stores Dense weights as int32 before clipping (weightutils: astype(np.int32)).
+        w = p.weight
+        if sp.issparse(w):
+            w = sp.csr_matrix((wrap_int32(w.data), w.indices, w.indptr), shape=w.shape)
+        else:
+            w = wrap_int32(w)
+        w = prepare_weights(w, p.params.sign_mode, p.params.num_weight_bits, num)
+        specs.append(
+            ProjectionSpec(units.index(p.source), units.index(p.target), w, delay, delay, (exp,))
+        )
+    bounds = num.weight_range("mixed")
+    projs = flatten(specs, units, (min(bounds[0], 0), max(bounds[1], 0)))
+    keep_u, keep_v, bias, vth = (np.zeros(units.num_neurons, np.int64) for _ in range(4))
+    unity = num.decay_unity
+    for p in qnet.populations:
+        q, i = p.params, units.neuron_offset(p.name)
+        sl = slice(i, i + p.size)
+        keep_u[sl] = unity - (q.du + num.current_decay_offset)
+        keep_v[sl] = unity - (q.dv + num.voltage_decay_offset)
+        # bias_mant and bias_exp are int16 Vars in Lava; the effective bias is int32.
+        bias[sl] = wrap_int32(shift(wrap(q.bias_mant, 16), wrap(q.bias_exp, 16)))
+        vth[sl] = (q.vth << num.threshold_shift) if p.spiking else _NEVER
+    half = 1 << (num.state_bits - 1)
+    consts = np.array([num.input_shift, num.decay_bits, half, 2 * half, half - 1], np.int64)
+    return units, projs, keep_u, keep_v, bias, vth, consts
+
+
+def run(
+    qnet,
+    num: LoihiNumerics,
+    inputs: dict,
+    num_steps: int | None = None,
+    record_voltage: tuple[str, ...] = (),
+    parallel: bool | None = None,
+):
+    """Compiled twin of :meth:`snn_deploy.backends.emulator.loihi.LoihiEmulator.run`."""
+    if qnet.arithmetic != "loihi":
+        raise ModelError(f"the Loihi kernel cannot run arithmetic {qnet.arithmetic!r}")
+    batch, in_steps = check_inputs(qnet, inputs)
+    steps = in_steps if num_steps is None else int(num_steps)
+    units, projs, keep_u, keep_v, bias, vth, consts = memo(qnet, ("loihi", num), lambda: _prepare(qnet, num))
+    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
+    x = pack_inputs(arrays, units, batch, steps)
+    pops, traced = population_table(qnet, units, record_voltage)
+    n = units.num_neurons
+    spikes = np.zeros((batch, steps, n), np.uint8)
+    traces = np.zeros((batch, steps, traced), np.int64)
+    u_out = np.zeros((batch, n), np.int64)
+    v_out = np.zeros((batch, n), np.int64)
+    events = np.zeros((batch, len(qnet.populations), len(EVENTS)), np.int64)
+    _batch(
+        x, steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
+        projs.ring_size, pops, keep_u, keep_v, bias, vth, consts, spikes, traces, u_out, v_out,
+        events, parallel=use_parallel(batch) if parallel is None else parallel,
+    )  # fmt: skip
+    return assemble(
+        qnet, units, steps, spikes, traces, pops, {"u": u_out, "v": v_out}, events, EVENTS
+    )
