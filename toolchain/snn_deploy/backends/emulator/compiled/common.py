@@ -273,9 +273,8 @@ def pack_inputs(arrays: dict, units: Units, batch: int, steps: int) -> np.ndarra
 # ------------------------------------------------------------------------ projections
 
 # columns of the projection table; a kernel may append its own columns after P_COMMON
-(P_SRC, P_TGT, P_NSRC, P_NTGT, P_TGT_NEURON, P_DELAY, P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING) = (
-    range(11)
-)
+P_SRC, P_TGT, P_NSRC, P_NTGT, P_TGT_NEURON, P_DELAY = range(6)
+P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING = range(6, 11)
 P_COMMON = 11
 
 

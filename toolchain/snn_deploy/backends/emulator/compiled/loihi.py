@@ -192,7 +192,8 @@ def run(
         raise ModelError(f"the Loihi kernel cannot run arithmetic {qnet.arithmetic!r}")
     batch, in_steps = check_inputs(qnet, inputs)
     steps = in_steps if num_steps is None else int(num_steps)
-    units, projs, keep_u, keep_v, bias, vth, consts = memo(qnet, ("loihi", num), lambda: _prepare(qnet, num))
+    prepared = memo(qnet, ("loihi", num), lambda: _prepare(qnet, num))
+    units, projs, keep_u, keep_v, bias, vth, consts = prepared
     arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
     x = pack_inputs(arrays, units, batch, steps)
     pops, traced = population_table(qnet, units, record_voltage)
