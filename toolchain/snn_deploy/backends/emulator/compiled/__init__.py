@@ -10,6 +10,9 @@ import importlib
 # arithmetic -> module of its compiled kernel (each has ``run(qnet, numerics, inputs, ...)``)
 KERNELS = {
     "loihi": "snn_deploy.backends.emulator.compiled.loihi",
+    "fixedpoint": "snn_deploy.backends.emulator.compiled.fixedpoint",
+    "spinnaker": "snn_deploy.backends.emulator.compiled.spinnaker",
+    "float32": "snn_deploy.backends.emulator.compiled.float32",
 }
 
 
