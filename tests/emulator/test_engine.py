@@ -1,0 +1,60 @@
+"""The engine switch, the kernels' on-disk cache (read-only installs) and the first-run notice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import random_qnet
+from snn_deploy.backends.emulator import run
+from snn_deploy.backends.emulator.compiled import common
+from snn_deploy.errors import InputFileError
+
+
+def test_an_unknown_engine_is_refused(loihi2):
+    qnet = random_qnet(np.random.default_rng(0), sizes=(4, 3))
+    with pytest.raises(InputFileError, match="unknown engine 'fast'"):
+        run(qnet, loihi2.numerics, {"in": np.zeros((1, 2, 4), bool)}, engine="fast")
+
+
+def test_the_cache_falls_back_to_writable_folders(monkeypatch, tmp_path):
+    """A read-only $NUMBA_CACHE_DIR and user cache: the temporary folder; none: no cache."""
+    writable = {tmp_path / "tmp"}
+    monkeypatch.setattr(common, "_writable", lambda p: p in writable or p.parent in writable)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "ro-numba"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro-home"))
+    monkeypatch.setattr(common.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    assert common.cache_dir().parent == tmp_path / "tmp"
+    writable.add(tmp_path / "ro-numba")
+    assert common.cache_dir() == tmp_path / "ro-numba" / "snn-deploy"
+    writable.clear()
+    assert common.cache_dir() is None
+
+
+def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2):
+    """No writable folder at all (a read-only system): compiled afresh, same results."""
+    monkeypatch.setattr(common, "cache_dir", lambda: None)
+    kernel = common.Kernel(common.compact.py_func)  # a fresh dispatcher, never cached
+    disp = kernel.dispatcher(False)
+    assert isinstance(disp._cache, type(common.numba.njit(lambda: 0)._cache))
+    flags = np.array([0, 1, 1, 0, 1], np.uint8)
+    out = np.zeros(5, np.int64)
+    assert kernel(flags, 0, 5, out, 0) == 3
+    np.testing.assert_array_equal(out[:3], [1, 2, 4])
+
+
+def test_the_first_compilation_is_announced_once(monkeypatch, capsys):
+    monkeypatch.setattr(common._CompileNotice, "announced", False)
+    common._NOTICE.on_start(None)
+    common._NOTICE.on_start(None)
+    err = capsys.readouterr().err
+    assert err.count("compiling the emulator kernels") == 1
+
+
+def test_the_serial_and_parallel_variants_have_their_own_cache_names():
+    """numba's cache ignores jit options (numba #6845): the variants need distinct names."""
+    from snn_deploy.backends.emulator.compiled import loihi
+
+    serial, parallel = loihi._batch.dispatcher(False), loihi._batch.dispatcher(True)
+    assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
+    assert parallel.targetoptions.get("parallel")
