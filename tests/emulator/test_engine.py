@@ -58,3 +58,35 @@ def test_the_serial_and_parallel_variants_have_their_own_cache_names():
     serial, parallel = loihi._batch.dispatcher(False), loihi._batch.dispatcher(True)
     assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
     assert parallel.targetoptions.get("parallel")
+
+
+def test_a_network_whose_sums_could_leave_int32_runs_on_the_reference():
+    """The ring words are int32 only where no spike pattern can overflow them (prepare time)."""
+    import dataclasses
+
+    from snn_deploy.backends.emulator.compiled import run_compiled
+    from snn_deploy.ir.contract import DiscretizationContract
+    from snn_deploy.profiles import load_profile
+    from snn_deploy.quantize.network import QInput, QPopulation, QProjection, QuantizedNetwork
+    from snn_deploy.quantize.params import FixedLifParams, FixedSynapseParams
+
+    num = dataclasses.replace(load_profile("fixedpoint").numerics, state_bits=48)
+    n_in, n = 4096, 3
+    params = FixedLifParams(a=[2048] * n, b=[2048] * n, threshold=[2**40] * n, bias=[0] * n)
+    w = np.full((n, n_in), 2**20)
+    qnet = QuantizedNetwork(
+        "fixedpoint",
+        "fixedpoint",
+        (QInput("in", n_in),),
+        (QPopulation("p", n, "cuba_lif", params, scale=1.0),),
+        (QProjection("w", "in", "p", w, FixedSynapseParams(0)),),
+        ("p",),
+        DiscretizationContract(),
+    )
+    x = {"in": np.ones((1, 3, n_in), bool)}
+    with pytest.raises(common.NotExact, match="int32"):
+        run_compiled(qnet, num, x, 3)
+    got = run(qnet, num, x, 3, ("p",))
+    ref = run(qnet, num, x, 3, ("p",), engine="reference")
+    np.testing.assert_array_equal(got.voltage["p"], ref.voltage["p"])
+    assert got.voltage["p"].max() > 2**31

@@ -25,13 +25,16 @@ shared by all projections, stored source-major so one spike reads one contiguous
   ``P_PTROFF + s``) with target indices at the same positions less ``P_IDELTA`` in ``indices``
   (uint32: unsigned indices keep LLVM's vectorizer and skip negative-index handling).
 
-Each projection owns ``ring_slots * n_tgt`` int64 words of a per-sample ring buffer from
-``P_RING`` on (delays: slot ``k % delay``). :func:`add_events` adds the weights of a
-projection's active sources into a buffer: integer sums, exact, whatever the arithmetic does
-with them afterwards.
+Each projection owns ``ring_slots * n_tgt`` words of a per-sample int32 ring buffer
+(``RING_DTYPE``) from ``P_RING`` on (delays: slot ``k % delay``). :func:`add_events` adds the
+weights of a projection's active sources into it: integer sums, exact, whatever the arithmetic
+does with them afterwards (it reads them as int64).
 
 **Exactness.** Weights are stored in the narrowest signed integer type that holds them
-(:func:`narrowest_int`); :func:`sum_bound` bounds a projection's largest sum so a kernel can
+(:func:`narrowest_int`). The ring words are int32 (half the memory traffic of int64 in the
+scattered adds) because :func:`flatten` proves that no spike pattern can sum more than
+``2**31 - 1`` into one word: the largest row sum of ``|W|`` of every projection (else the network
+runs on the reference kernel); :func:`sum_bound` bounds a projection's largest sum so a kernel can
 prove at prepare time that its int64 (or float64) arithmetic is exact, and refuses otherwise
 (:class:`NotExact`: the caller runs the reference kernel instead).
 """
@@ -289,6 +292,7 @@ class Projections:
     indices: np.ndarray
     ptr: np.ndarray
     ring_size: int
+    max_sum: int  # largest |sum| one ring word can hold: the largest row sum of |W|
 
 
 @dataclass(frozen=True)
@@ -339,8 +343,9 @@ def flatten(specs, units: Units, bounds: tuple[int, int] | None = None) -> Proje
     ptr = np.empty(n_ptr, np.int64)
     n_extra = max((len(s.extra) for s in specs), default=0)
     table = np.zeros((len(specs), P_COMMON + n_extra), np.int64)
-    w_at = i_at = p_at = ring = 0
+    w_at = i_at = p_at = ring = max_sum = 0
     for r, s in enumerate(specs):
+        max_sum = max(max_sum, _max_row_sum(s.weight))
         n_tgt, n_src = s.weight.shape
         row = table[r]
         row[P_SRC], row[P_TGT], row[P_NSRC], row[P_NTGT] = s.source, s.target, n_src, n_tgt
@@ -365,7 +370,20 @@ def flatten(specs, units: Units, bounds: tuple[int, int] | None = None) -> Proje
             row[P_DENSE], row[P_WOFF], row[P_PTROFF] = 1, w_at, -1
             weights[w_at : w_at + n_tgt * n_src] = np.asarray(s.weight).T.ravel()
             w_at += n_tgt * n_src
-    return Projections(table, weights, indices, ptr, ring)
+    if max_sum > RING_MAX:
+        raise NotExact(f"a synaptic sum of up to {max_sum} does not fit the int32 ring words")
+    return Projections(table, weights, indices, ptr, ring, max_sum)
+
+
+def _max_row_sum(w) -> int:
+    """The largest sum of |w| over one target's synapses: no spike pattern sums to more."""
+    if sp.issparse(w):
+        w = sp.csr_matrix(w)
+        if w.nnz == 0:
+            return 0
+        return int(np.asarray(abs(w).sum(axis=1)).max())
+    w = np.asarray(w)
+    return int(np.abs(w).sum(axis=1).max(initial=0)) if w.size else 0
 
 
 def sum_bound(max_abs_weight: int, fan_in: int, shift: int = 0) -> int:
@@ -373,6 +391,10 @@ def sum_bound(max_abs_weight: int, fan_in: int, shift: int = 0) -> int:
     shift only shrinks it)."""
     total = int(max_abs_weight) * int(fan_in)
     return total << max(int(shift), 0)
+
+
+RING_DTYPE = np.int32
+RING_MAX = np.iinfo(RING_DTYPE).max
 
 
 class NotExact(Exception):

@@ -83,12 +83,12 @@ def _deliver(ring, syn, projs, k, rounding):
         if e >= 0:
             for j in range(n):
                 at = start + np.uint64(j)
-                syn[i0 + np.uint64(j)] += ring[at] << e
+                syn[i0 + np.uint64(j)] += np.int64(ring[at]) << e
                 ring[at] = 0
         else:
             for j in range(n):
                 at = start + np.uint64(j)
-                syn[i0 + np.uint64(j)] += _shift_right(ring[at], -e, rounding)
+                syn[i0 + np.uint64(j)] += _shift_right(np.int64(ring[at]), -e, rounding)
                 ring[at] = 0
 
 
@@ -130,7 +130,7 @@ def _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, a
     cur = np.zeros(n, np.int64)
     volt = np.zeros(n, np.int64)
     syn = np.zeros(n, np.int64)
-    ring = np.zeros(ring_size, np.int64)
+    ring = np.zeros(ring_size, np.int32)
     active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
     count = np.zeros(units.shape[0], np.int64)
     ev = np.zeros((pops.shape[0], 2), np.int64)

@@ -57,7 +57,7 @@ def _deliver(ring, syn, projs, k):
         i0 = np.uint64(projs[r, P_TGT_NEURON])
         for j in range(n):
             at = start + np.uint64(j)
-            syn[i0 + np.uint64(j)] += ring[at]
+            syn[i0 + np.uint64(j)] += np.int64(ring[at])
             ring[at] = 0
 
 
@@ -92,7 +92,7 @@ def _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, a
     cur = np.zeros(n, np.float32)
     volt = np.zeros(n, np.float32)
     syn = np.zeros(n, np.int64)
-    ring = np.zeros(ring_size, np.int64)
+    ring = np.zeros(ring_size, np.int32)
     active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
     count = np.zeros(units.shape[0], np.int64)
     for k in range(steps):

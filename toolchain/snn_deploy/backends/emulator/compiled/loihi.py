@@ -64,13 +64,13 @@ def _deliver(ring, a_in, projs, k):
         if e >= 0:
             for j in range(n):
                 at = start + np.uint64(j)
-                a_in[i0 + np.uint64(j)] += wrap32(ring[at] << e)
+                a_in[i0 + np.uint64(j)] += wrap32(np.int64(ring[at]) << e)
                 ring[at] = 0
         else:
             m = -e
             for j in range(n):
                 at = start + np.uint64(j)
-                a_in[i0 + np.uint64(j)] += wrap32(ring[at] >> m)
+                a_in[i0 + np.uint64(j)] += wrap32(np.int64(ring[at]) >> m)
                 ring[at] = 0
 
 
@@ -121,7 +121,7 @@ def _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, k
     u = np.zeros(n, np.int64)
     v = np.zeros(n, np.int64)
     a_in = np.zeros(n, np.int64)
-    ring = np.zeros(ring_size, np.int64)
+    ring = np.zeros(ring_size, np.int32)
     active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
     count = np.zeros(units.shape[0], np.int64)
     ev = np.zeros((pops.shape[0], 3), np.int64)

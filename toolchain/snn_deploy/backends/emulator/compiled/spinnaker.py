@@ -148,7 +148,7 @@ def _synapses(ring, acc, depth, projs, units, n_inputs, active, count, weights, 
         sats = 0
         for j in range(n):
             at = base + np.uint64(j)
-            total = ring[at] + acc[np.uint64(start) + np.uint64(j)]
+            total = ring[at] + np.int64(acc[np.uint64(start) + np.uint64(j)])
             over = total > ring_max
             sats += over
             ring[at] = ring_max if over else total
@@ -163,7 +163,7 @@ def _sample(b, x, steps, units, n_inputs, projs, weights, indices, ptr, acc_size
     refract = np.zeros(n, np.int64)
     j_in = np.zeros((2, n), np.int64)
     ring = np.zeros(depth * 2 * n, np.int64)
-    acc = np.zeros(acc_size, np.int64)
+    acc = np.zeros(acc_size, np.int32)
     active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
     count = np.zeros(units.shape[0], np.int64)
     ev = np.zeros((pops.shape[0], 2), np.int64)
