@@ -68,7 +68,8 @@ def _scale_child(engine: str, steps: int, neurons: int, layers: int) -> dict:
     for p in qnet.projections:
         fan_out = np.bincount(p.weight.indices, minlength=p.weight.shape[1])
         events += int(sources[p.source][0].astype(np.int64).sum(0) @ fan_out)
-    digest = {k: hashlib.sha256(np.packbits(v).tobytes()).hexdigest() for k, v in res.spikes.items()}
+    digest = {k: hashlib.sha256(np.packbits(v).tobytes()).hexdigest()
+              for k, v in res.spikes.items()}  # fmt: skip
     spikes = int(sum(int(v.sum()) for v in res.spikes.values()))
     return {
         "ms_step": ms_step,
@@ -137,7 +138,8 @@ def _batched(batch: int, steps: int) -> None:
         results[engine] = run(qnet, num, x, steps, engine=engine)
         rates[engine] = batch / (time.perf_counter() - t0)
     for pop in results["reference"].spikes:
-        diff = int(np.count_nonzero(results["compiled"].spikes[pop] != results["reference"].spikes[pop]))
+        got, ref = results["compiled"].spikes[pop], results["reference"].spikes[pop]
+        diff = int(np.count_nonzero(got != ref))
         if diff:
             raise SystemExit(f"engines disagree on {diff} spikes of {pop}")
     counts = [int(v.sum()) for v in results["reference"].spikes.values()]
