@@ -277,8 +277,8 @@ def pack_inputs(arrays: dict, units: Units, batch: int, steps: int) -> np.ndarra
 
 # columns of the projection table; a kernel may append its own columns after P_COMMON
 P_SRC, P_TGT, P_NSRC, P_NTGT, P_TGT_NEURON, P_DELAY = range(6)
-P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING = range(6, 11)
-P_COMMON = 11
+P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING, P_MAXSUM = range(6, 12)
+P_COMMON = 12
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ class Projections:
     indices: np.ndarray
     ptr: np.ndarray
     ring_size: int
-    max_sum: int  # largest |sum| one ring word can hold: the largest row sum of |W|
+    max_sum: int  # largest |sum| one ring word can hold: the largest row sum of |W| (P_MAXSUM)
 
 
 @dataclass(frozen=True)
@@ -345,7 +345,8 @@ def flatten(specs, units: Units, bounds: tuple[int, int] | None = None) -> Proje
     table = np.zeros((len(specs), P_COMMON + n_extra), np.int64)
     w_at = i_at = p_at = ring = max_sum = 0
     for r, s in enumerate(specs):
-        max_sum = max(max_sum, _max_row_sum(s.weight))
+        table[r, P_MAXSUM] = _max_row_sum(s.weight)
+        max_sum = max(max_sum, int(table[r, P_MAXSUM]))
         n_tgt, n_src = s.weight.shape
         row = table[r]
         row[P_SRC], row[P_TGT], row[P_NSRC], row[P_NTGT] = s.source, s.target, n_src, n_tgt

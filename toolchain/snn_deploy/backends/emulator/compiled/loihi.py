@@ -22,8 +22,10 @@ from numba import prange
 from snn_deploy.backends.emulator.compiled.common import (
     P_COMMON,
     P_DELAY,
+    P_MAXSUM,
     P_NTGT,
     P_RING,
+    P_TGT,
     P_TGT_NEURON,
     POP_NEURON,
     POP_SIZE,
@@ -51,6 +53,7 @@ from snn_deploy.numerics.ops import shift, wrap, wrap_int32
 P_EXP = P_COMMON  # the projection's weight exponent
 EVENTS = ("u_wraps", "v_saturations", "int32_wraps")
 _NEVER = np.iinfo(np.int64).max  # threshold of a population that does not spike
+POP_NO_INT32_WRAP = 3  # per-population column after the common ones
 
 
 @helper
@@ -77,34 +80,54 @@ def _deliver(ring, a_in, projs, k):
 @helper
 def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces, ev):
     input_shift, decay_bits, half, full, lim = c[0], c[1], c[2], c[3], c[4]
+    round_up = (np.int64(1) << decay_bits) - 1  # p >> n rounds toward zero after adding it if p < 0
     out = spikes[b, k]
     for p in range(pops.shape[0]):
         i0, n = np.uint64(pops[p, POP_NEURON]), pops[p, POP_SIZE]
         wraps = u_wraps = v_sats = 0
-        for j in range(n):
-            i = i0 + np.uint64(j)
-            total = a_in[i]
-            t32 = wrap32(total)
-            act = t32 << input_shift
-            a32 = wrap32(act)
-            pu = u[i] * keep_u[i]
-            du = (pu >> decay_bits) if pu >= 0 else -((-pu) >> decay_bits)
-            raw = du + a32
-            cur = wrap32(raw)
-            wraps += (t32 != total) | (a32 != act) | (cur != raw)
-            un = cur - full if cur > half else (cur + full if cur <= -half else cur)
-            u_wraps += un != cur
-            u[i] = un
-            pv = v[i] * keep_v[i]
-            dv = (pv >> decay_bits) if pv >= 0 else -((-pv) >> decay_bits)
-            volt = dv + un + bias[i]
-            v32 = wrap32(volt)
-            wraps += v32 != volt
-            sat = min(max(v32, -lim), lim)
-            v_sats += sat != v32
-            s = sat > vth[i]
-            v[i] = 0 if s else sat
-            out[i] = s
+        if pops[p, POP_NO_INT32_WRAP]:
+            # proved at prepare time: no int32 word can wrap in this population
+            for j in range(n):
+                i = i0 + np.uint64(j)
+                pu = u[i] * keep_u[i]
+                du = (pu + ((pu >> 63) & round_up)) >> decay_bits
+                cur = du + (a_in[i] << input_shift)
+                un = cur - full if cur > half else (cur + full if cur <= -half else cur)
+                u_wraps += un != cur
+                u[i] = un
+                pv = v[i] * keep_v[i]
+                dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
+                volt = dv + un + bias[i]
+                sat = min(max(volt, -lim), lim)
+                v_sats += sat != volt
+                s = sat > vth[i]
+                v[i] = 0 if s else sat
+                out[i] = s
+        else:
+            for j in range(n):
+                i = i0 + np.uint64(j)
+                total = a_in[i]
+                t32 = wrap32(total)
+                act = t32 << input_shift
+                a32 = wrap32(act)
+                pu = u[i] * keep_u[i]
+                du = (pu + ((pu >> 63) & round_up)) >> decay_bits
+                raw = du + a32
+                cur = wrap32(raw)
+                wraps += (t32 != total) | (a32 != act) | (cur != raw)
+                un = cur - full if cur > half else (cur + full if cur <= -half else cur)
+                u_wraps += un != cur
+                u[i] = un
+                pv = v[i] * keep_v[i]
+                dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
+                volt = dv + un + bias[i]
+                v32 = wrap32(volt)
+                wraps += v32 != volt
+                sat = min(max(v32, -lim), lim)
+                v_sats += sat != v32
+                s = sat > vth[i]
+                v[i] = 0 if s else sat
+                out[i] = s
         tr = pops[p, POP_TRACE]
         if tr >= 0:
             i = pops[p, POP_NEURON]
@@ -176,7 +199,25 @@ def _prepare(qnet, num: LoihiNumerics):
         vth[sl] = (q.vth << num.threshold_shift) if p.spiking else _NEVER
     half = 1 << (num.state_bits - 1)
     consts = np.array([num.input_shift, num.decay_bits, half, 2 * half, half - 1], np.int64)
-    return units, projs, keep_u, keep_v, bias, vth, consts
+    safe = np.array([_no_int32_wrap(qnet, p, projs, bias, units, num) for p in qnet.populations])
+    return units, projs, keep_u, keep_v, bias, vth, consts, safe
+
+
+def _no_int32_wrap(qnet, pop, projs, bias, units, num: LoihiNumerics) -> bool:
+    """Whether no int32 word of ``pop`` can ever wrap, whatever the spikes: with ``A`` the
+    largest delivered input (row sums of |W| shifted by their exponents), ``|u| <= 2**23`` holds
+    for ever once ``A << 6 <= 2**24`` (``wrap_once`` then maps every current back into range),
+    so the current stays within ``3 * 2**23`` and the voltage within ``2**24 + |bias|``."""
+    target = units.index(pop.name)
+    total = 0
+    for row in projs.table[projs.table[:, P_TGT] == target]:
+        total += int(row[P_MAXSUM]) << max(int(row[P_EXP]), 0)
+    half = 1 << (num.state_bits - 1)
+    i = units.neuron_offset(pop.name)
+    top_bias = int(np.abs(bias[i : i + pop.size]).max(initial=0))
+    act = total << num.input_shift
+    limit = (1 << 31) - 1
+    return act <= 2 * half and 3 * half <= limit and 2 * half + top_bias <= limit
 
 
 def run(
@@ -193,10 +234,11 @@ def run(
     batch, in_steps = check_inputs(qnet, inputs)
     steps = in_steps if num_steps is None else int(num_steps)
     prepared = memo(qnet, ("loihi", num), lambda: _prepare(qnet, num))
-    units, projs, keep_u, keep_v, bias, vth, consts = prepared
+    units, projs, keep_u, keep_v, bias, vth, consts, safe = prepared
     arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
     x = pack_inputs(arrays, units, batch, steps)
     pops, traced = population_table(qnet, units, record_voltage)
+    pops = np.ascontiguousarray(np.column_stack([pops, safe]).astype(np.int64))
     n = units.num_neurons
     spikes = np.zeros((batch, steps, n), np.uint8)
     traces = np.zeros((batch, steps, traced), np.int64)
