@@ -3,7 +3,8 @@ run (issue 14 targets: >= 7x at scale, >= 20x batched, under 4 GB peak).
 
 1. Scale: the 1,000,000-neuron, 100,000,000-synapse network of ``map_1m_neurons.py`` (ten CSR
    layers of 100,000 Loihi neurons, fan-in 100), 5 % input, batch 1: ms per step of each engine
-   (after a warm-up run: one-time preparation and compilation excluded), peak memory (each engine
+   (median of --repeats runs after a warm-up: one-time preparation and compilation excluded, and
+   reported apart), peak memory (each engine
    in its own process: peak RSS, network construction included), synaptic events per step (a
    spike of a source reaches each of its synapses) and ns per event.
 2. Batched: 700-256-20 dense Loihi network, T 100, batch 512, 5 % input: samples per second.
@@ -37,7 +38,7 @@ def _rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def _scale_child(engine: str, steps: int, neurons: int, layers: int) -> dict:
+def _scale_child(engine: str, steps: int, neurons: int, layers: int, repeats: int) -> dict:
     from map_1m_neurons import build
 
     from snn_deploy.backends.emulator import run
@@ -54,14 +55,22 @@ def _scale_child(engine: str, steps: int, neurons: int, layers: int) -> dict:
     if engine == "reference":
         emulator = LoihiEmulator(qnet, num)
         prepare_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res = emulator.run(x, steps)
+
+        def once():
+            return emulator.run(x, steps)
     else:
         run(qnet, num, {"in": x["in"][:, :2]}, 2, engine="compiled")  # prepare, load kernels
         prepare_s = time.perf_counter() - t0
+
+        def once():
+            return run(qnet, num, x, steps, engine="compiled")
+
+    times = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        res = run(qnet, num, x, steps, engine="compiled")
-    ms_step = (time.perf_counter() - t0) * 1e3 / steps
+        res = once()
+        times.append((time.perf_counter() - t0) * 1e3 / steps)
+    ms_step = float(np.median(times))
     # synaptic events: every spike of a source reaches each of its synapses
     events = 0
     sources = {"in": x["in"], **res.spikes}
@@ -152,11 +161,11 @@ def _batched(batch: int, steps: int) -> None:
           "(target >= 20x)")  # fmt: skip
 
 
-def _scale(steps: int, neurons: int, layers: int) -> None:
+def _scale(steps: int, neurons: int, layers: int, repeats: int) -> None:
     out = {}
     for engine in ("compiled", "reference"):
         cmd = [sys.executable, __file__, "--child", engine, "--steps", str(steps)]
-        cmd += ["--neurons", str(neurons), "--layers", str(layers)]
+        cmd += ["--neurons", str(neurons), "--layers", str(layers), "--repeats", str(repeats)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(f"{engine} engine failed:\n{proc.stderr}")
@@ -182,6 +191,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="time steps of the scale network")
     ap.add_argument("--neurons", type=int, default=100_000, help="neurons per layer")
     ap.add_argument("--layers", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per engine (median)")
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--batch-steps", type=int, default=100)
     ap.add_argument("--skip-scale", action="store_true")
@@ -189,7 +199,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(_scale_child(a.child, a.steps, a.neurons, a.layers)))
+        print(json.dumps(_scale_child(a.child, a.steps, a.neurons, a.layers, a.repeats)))
         return
     import numba
 
@@ -197,7 +207,7 @@ def main() -> None:
           f"numba {numba.__version__} with {numba.get_num_threads()} threads, "
           f"Python {platform.python_version()}")  # fmt: skip
     if not a.skip_scale:
-        _scale(a.steps, a.neurons, a.layers)
+        _scale(a.steps, a.neurons, a.layers, a.repeats)
     if not a.skip_batch:
         _batched(a.batch, a.batch_steps)
 

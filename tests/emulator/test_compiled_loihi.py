@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from emulator.differential import assert_same_result, csr_version
 from snn_deploy.backends.emulator import run
 from snn_deploy.backends.emulator.compiled import run_compiled
+from snn_deploy.backends.emulator.compiled.loihi import _prepare
 from snn_deploy.ir.contract import DiscretizationContract
 from snn_deploy.quantize.network import (
     LoihiLifParams,
@@ -87,9 +88,10 @@ def _compare(qnet, num, x, steps, parallel):
 def test_random_networks_dense_and_csr_serial_and_parallel(loihi2):
     rng = np.random.default_rng(314)
     totals = {"u_wraps": 0, "v_saturations": 0, "int32_wraps": 0}
-    spikes = 0
+    spikes, proofs = 0, set()
     for i in range(24):
         qnet = random_loihi_net(rng, csr=i % 2 == 1)
+        proofs |= {bool(f) for f in _prepare(qnet, loihi2.numerics)[-1]}
         batch = 1 if i % 3 == 0 else int(rng.integers(2, 5))
         x = rng.random((batch, 40, qnet.inputs[0].size)) < rng.uniform(0.05, 0.8)
         ref = _compare(qnet, loihi2.numerics, x, 50, parallel=i % 4 >= 2)
@@ -99,6 +101,7 @@ def test_random_networks_dense_and_csr_serial_and_parallel(loihi2):
         spikes += sum(int(s.sum()) for s in ref.spikes.values())
     assert totals["u_wraps"] > 0 and totals["v_saturations"] > 0, totals
     assert spikes > 5_000
+    assert proofs == {True, False}, "populations with and without int32-wrap checks"
 
 
 @pytest.mark.parametrize("exp", [-7, 7])
