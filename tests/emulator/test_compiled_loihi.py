@@ -142,3 +142,12 @@ def test_a_sparse_matrix_without_entries(loihi2):
     qnet = dataclasses.replace(qnet, projections=projs)
     x = rng.random((1, 20, qnet.inputs[0].size)) < 0.5
     _compare(qnet, loihi2.numerics, x, 20, parallel=False)
+
+
+def test_recording_an_input_port_gives_zeros_as_the_reference(loihi2):
+    rng = np.random.default_rng(5)
+    qnet = random_loihi_net(rng, csr=False)
+    x = rng.random((2, 10, qnet.inputs[0].size)) < 0.5
+    ref = run(qnet, loihi2.numerics, {"in": x}, 12, ("in", "l2"), engine="reference")
+    got = run_compiled(qnet, loihi2.numerics, {"in": x}, 12, ("in", "l2"), False)
+    assert_same_result(got, ref)

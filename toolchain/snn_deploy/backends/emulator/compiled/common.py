@@ -541,7 +541,8 @@ def population_table(qnet, units: Units, record_voltage) -> tuple[np.ndarray, in
 POP_NEURON, POP_SIZE, POP_TRACE = range(3)
 
 
-def assemble(qnet, units: Units, steps, spikes, traces, pops, state: dict, events, names):
+def assemble(qnet, units: Units, steps, spikes, traces, pops, state: dict, events, names,
+             record_voltage=()):  # fmt: skip
     """An :class:`EmulationResult` of per-population views of the kernel's flat outputs;
     ``events`` (batch, populations, len(names)) is summed over the batch."""
     from snn_deploy.backends.emulator.result import EmulationResult
@@ -552,6 +553,9 @@ def assemble(qnet, units: Units, steps, spikes, traces, pops, state: dict, event
         tr = int(pops[r, POP_TRACE])
         if tr >= 0:
             voltage[p.name] = traces[:, :, tr : tr + p.size]
+    for name in record_voltage:  # an input port has no voltage: zeros, as the reference gives
+        if name not in voltage:
+            voltage[name] = np.zeros((*traces.shape[:2], qnet.size_of(name)), traces.dtype)
     per_pop = {k: split(v, units, popnames) for k, v in state.items()}
     totals = events.sum(axis=0)
     return EmulationResult(

@@ -217,5 +217,14 @@ def run(
         parallel=use_parallel(batch) if parallel is None else parallel,
     )  # fmt: skip
     return assemble(
-        qnet, units, steps, spikes, traces, pops, {"i": i_out, "v": v_out}, events, EVENTS
+        qnet,
+        units,
+        steps,
+        spikes,
+        traces,
+        pops,
+        {"i": i_out, "v": v_out},
+        events,
+        EVENTS,
+        record_voltage,
     )

@@ -171,4 +171,15 @@ def run(
         parallel=use_parallel(batch) if parallel is None else parallel,
     )  # fmt: skip
     events = np.zeros((batch, len(qnet.populations), 0), np.int64)
-    return assemble(qnet, units, steps, spikes, traces, pops, {"i": i_out, "v": v_out}, events, ())
+    return assemble(
+        qnet,
+        units,
+        steps,
+        spikes,
+        traces,
+        pops,
+        {"i": i_out, "v": v_out},
+        events,
+        (),
+        record_voltage,
+    )

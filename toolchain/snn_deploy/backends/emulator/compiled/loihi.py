@@ -251,5 +251,14 @@ def run(
         events, parallel=use_parallel(batch) if parallel is None else parallel,
     )  # fmt: skip
     return assemble(
-        qnet, units, steps, spikes, traces, pops, {"u": u_out, "v": v_out}, events, EVENTS
+        qnet,
+        units,
+        steps,
+        spikes,
+        traces,
+        pops,
+        {"u": u_out, "v": v_out},
+        events,
+        EVENTS,
+        record_voltage,
     )

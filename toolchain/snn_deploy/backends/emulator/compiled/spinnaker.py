@@ -271,4 +271,4 @@ def run(
         parallel=use_parallel(batch) if parallel is None else parallel,
     )  # fmt: skip
     state = {"v": v_out, "i_exc": j_out[:, 0], "i_inh": j_out[:, 1]}
-    return assemble(qnet, units, steps, spikes, traces, pops, state, events, EVENTS)
+    return assemble(qnet, units, steps, spikes, traces, pops, state, events, EVENTS, record_voltage)
