@@ -151,3 +151,11 @@ def test_recording_an_input_port_gives_zeros_as_the_reference(loihi2):
     ref = run(qnet, loihi2.numerics, {"in": x}, 12, ("in", "l2"), engine="reference")
     got = run_compiled(qnet, loihi2.numerics, {"in": x}, 12, ("in", "l2"), False)
     assert_same_result(got, ref)
+
+
+def test_csr_synapses_are_packed_with_their_target_index(loihi2):
+    from snn_deploy.backends.emulator.compiled.common import P_DENSE, P_PACK
+
+    qnet = random_loihi_net(np.random.default_rng(6), csr=True)
+    table = _prepare(qnet, loihi2.numerics)[1].table
+    assert (table[:, P_DENSE] == 0).all() and (table[:, P_PACK] > 0).all()

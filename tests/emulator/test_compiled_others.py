@@ -192,3 +192,35 @@ def test_float32_random_networks_bit_for_bit():
         )
         results.append(_compare(qnet, num, rng, parallel=i % 4 >= 2))
     assert sum(int(s.sum()) for r in results for s in r.spikes.values()) > 500
+
+
+def test_csr_weights_too_wide_to_pack_with_their_index():
+    """Fixed-point weights of 21 bits and 4,096 targets (12 index bits) do not fit one 32-bit
+    word: the CSR keeps separate weights and indices; results equal the reference all the same."""
+    from snn_deploy.backends.emulator.compiled.common import P_PACK
+
+    num = dataclasses.replace(load_profile("fixedpoint").numerics, state_bits=40)
+    rng = np.random.default_rng(21)
+    n_in, n = 40, 4096
+    params = FixedLifParams(
+        a=np.full(n, 3000), b=np.full(n, 3000), threshold=np.full(n, 2**19), bias=np.zeros(n)
+    )
+    proj = QProjection(
+        "w", "in", "p", rng.integers(-(2**20), 2**20, (n, n_in)), FixedSynapseParams(-4)
+    )
+    qnet = QuantizedNetwork(
+        "fixedpoint",
+        "fixedpoint",
+        (QInput("in", n_in),),
+        (QPopulation("p", n, "cuba_lif", params, scale=1.0),),
+        (csr_version(rng, proj, 0.05),),
+        ("p",),
+        DiscretizationContract(),
+    )
+    from snn_deploy.backends.emulator.compiled import fixedpoint
+
+    assert fixedpoint._prepare(qnet, num)[1].table[0, P_PACK] == 0
+    x = rng.random((2, 20, n_in)) < 0.3
+    ref = run(qnet, num, {"in": x}, 20, ("p",), engine="reference")
+    assert_same_result(run_compiled(qnet, num, {"in": x}, 20, ("p",), False), ref)
+    assert ref.spikes["p"].any()

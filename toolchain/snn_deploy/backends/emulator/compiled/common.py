@@ -23,7 +23,8 @@ shared by all projections, stored source-major so one spike reads one contiguous
 - dense: ``W.T`` row by row at ``weights[P_WOFF + s * n_tgt : ... + n_tgt]``;
 - CSR: the CSR of ``W.T``, ``weights[ptr[s]:ptr[s+1]]`` (``ptr`` holds absolute positions, at
   ``P_PTROFF + s``) with target indices at the same positions less ``P_IDELTA`` in ``indices``
-  (uint32: unsigned indices keep LLVM's vectorizer and skip negative-index handling).
+  (uint32: unsigned indices keep LLVM's vectorizer and skip negative-index handling); or, where
+  a weight and an index fit 32 bits, both packed in ``indices`` (``P_PACK``, :func:`flatten`).
 
 Each projection owns ``ring_slots * n_tgt`` words of a per-sample int32 ring buffer
 (``RING_DTYPE``) from ``P_RING`` on (delays: slot ``k % delay``). :func:`add_events` adds the
@@ -277,8 +278,8 @@ def pack_inputs(arrays: dict, units: Units, batch: int, steps: int) -> np.ndarra
 
 # columns of the projection table; a kernel may append its own columns after P_COMMON
 P_SRC, P_TGT, P_NSRC, P_NTGT, P_TGT_NEURON, P_DELAY = range(6)
-P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING, P_MAXSUM = range(6, 12)
-P_COMMON = 12
+P_DENSE, P_WOFF, P_PTROFF, P_IDELTA, P_RING, P_MAXSUM, P_PACK = range(6, 13)
+P_COMMON = 13
 
 
 @dataclass(frozen=True)
@@ -325,21 +326,37 @@ def _range_of(w) -> tuple[int, int]:
     return int(data.min()), int(data.max())
 
 
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits of the smallest two's-complement field holding every integer in ``[lo, hi]``."""
+    return max(int(lo).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+
+
 def flatten(specs, units: Units, bounds: tuple[int, int] | None = None) -> Projections:
     """Flatten ``specs`` (:class:`ProjectionSpec`) one at a time into preallocated arrays (peak
     memory: the result plus one projection's transpose). ``bounds``: the weights' range when
-    the arithmetic guarantees one (else it is read from the weights)."""
+    the arithmetic guarantees one (else it is read from the weights).
+
+    CSR synapses are *packed* when a weight and a target index fit one 32-bit word together:
+    ``word = (w << index_bits) | target`` in ``indices`` (``P_PACK = index_bits``), a third less
+    memory traffic per synaptic event than a separate weight; ``ptr`` then points into
+    ``indices`` and ``weights`` holds only the dense projections."""
     if bounds is None:
         ranges = [_range_of(s.weight) for s in specs] or [(0, 0)]
         bounds = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     dtype = narrowest_int(*bounds)
+    csr = [s for s in specs if sp.issparse(s.weight)]
+    index_bits = max((s.weight.shape[0] - 1).bit_length() for s in csr) if csr else 0
+    pack = index_bits if csr and signed_bits(*bounds) + max(index_bits, 1) <= 32 else 0
     n_weights = n_ptr = 0
     for s in specs:
         n_tgt, n_src = s.weight.shape
-        n_weights += s.weight.nnz if sp.issparse(s.weight) else n_tgt * n_src
+        if not sp.issparse(s.weight):
+            n_weights += n_tgt * n_src
+        elif not pack:
+            n_weights += s.weight.nnz
         n_ptr += n_src + 1 if sp.issparse(s.weight) else 0
     weights = np.empty(n_weights, dtype)
-    indices = np.empty(sum(s.weight.nnz for s in specs if sp.issparse(s.weight)), np.uint32)
+    indices = np.empty(sum(s.weight.nnz for s in csr), np.uint32)
     ptr = np.empty(n_ptr, np.int64)
     n_extra = max((len(s.extra) for s in specs), default=0)
     table = np.zeros((len(specs), P_COMMON + n_extra), np.int64)
@@ -358,12 +375,19 @@ def flatten(specs, units: Units, bounds: tuple[int, int] | None = None) -> Proje
             t = sp.csr_matrix(s.weight).T.tocsr()  # (source, target), sorted targets
             t.sort_indices()
             nnz = t.nnz
-            row[P_DENSE], row[P_WOFF], row[P_PTROFF] = 0, w_at, p_at
-            row[P_IDELTA] = w_at - i_at
-            weights[w_at : w_at + nnz] = t.data
-            indices[i_at : i_at + nnz] = t.indices
-            ptr[p_at : p_at + n_src + 1] = t.indptr + w_at
-            w_at += nnz
+            row[P_DENSE], row[P_PTROFF], row[P_PACK] = 0, p_at, pack
+            if pack:
+                word = (t.data.astype(np.int64) << pack) | t.indices
+                indices[i_at : i_at + nnz] = (word & 0xFFFFFFFF).astype(np.uint32)
+                row[P_WOFF], row[P_IDELTA] = -1, 0
+                ptr[p_at : p_at + n_src + 1] = t.indptr + i_at
+                del word
+            else:
+                row[P_WOFF], row[P_IDELTA] = w_at, w_at - i_at
+                weights[w_at : w_at + nnz] = t.data
+                indices[i_at : i_at + nnz] = t.indices
+                ptr[p_at : p_at + n_src + 1] = t.indptr + w_at
+                w_at += nnz
             i_at += nnz
             p_at += n_src + 1
             del t
@@ -431,6 +455,15 @@ def add_events(acc, at, row, active, first, n_active, weights, indices, ptr):
             start = base + np.uint64(active[first + np.uint64(q)]) * width
             for j in range(n_tgt):
                 acc[at + np.uint64(j)] += weights[start + np.uint64(j)]
+    elif row[P_PACK]:
+        p0, bits = np.uint64(row[P_PTROFF]), row[P_PACK]
+        mask = (np.uint32(1) << np.uint32(bits)) - np.uint32(1)
+        for q in range(n_active):
+            s = p0 + np.uint64(active[first + np.uint64(q)])
+            lo, hi = np.uint64(ptr[s]), np.uint64(ptr[s + np.uint64(1)])
+            for i in range(hi - lo):
+                word = indices[lo + np.uint64(i)]
+                acc[at + np.uint64(word & mask)] += np.int64(np.int32(word)) >> bits
     else:
         p0, d = np.uint64(row[P_PTROFF]), np.uint64(row[P_IDELTA])
         for q in range(n_active):
