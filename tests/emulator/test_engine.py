@@ -31,9 +31,11 @@ def test_the_cache_falls_back_to_writable_folders(monkeypatch, tmp_path):
     assert common.cache_dir() is None
 
 
-def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2):
-    """No writable folder at all (a read-only system): compiled afresh, same results."""
+def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2, capsys):
+    """No writable folder at all (a read-only system): compiled afresh (and said so), same
+    results."""
     monkeypatch.setattr(common, "cache_dir", lambda: None)
+    monkeypatch.setattr(common._CompileNotice, "announced", False)
     kernel = common.Kernel(common.compact.py_func)  # a fresh dispatcher, never cached
     disp = kernel.dispatcher(False)
     assert isinstance(disp._cache, type(common.numba.njit(lambda: 0)._cache))
@@ -41,6 +43,13 @@ def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2):
     out = np.zeros(5, np.int64)
     assert kernel(flags, 0, 5, out, 0) == 3
     np.testing.assert_array_equal(out[:3], [1, 2, 4])
+    assert "compiling the emulator kernels" in capsys.readouterr().err
+
+
+def test_the_notice_ignores_other_numba_users(monkeypatch, capsys):
+    monkeypatch.setattr(common._CompileNotice, "announced", False)
+    assert common.numba.njit(lambda v: v + 1)(1) == 2
+    assert "compiling" not in capsys.readouterr().err
 
 
 def test_the_first_compilation_is_announced_once(monkeypatch, capsys):

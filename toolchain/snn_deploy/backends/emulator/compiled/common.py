@@ -136,11 +136,16 @@ class _KernelCache(caching.FunctionCache):
 
 
 class _CompileNotice(numba_event.Listener):
-    """Says once per process, on stderr, that the kernels are being compiled."""
+    """Says once per process, on stderr, that the kernels are being compiled (registered once
+    for every numba compilation; it reacts to this package's functions only)."""
 
     announced = False
 
     def on_start(self, event):
+        data = getattr(event, "data", None) or {}
+        func = getattr(data.get("dispatcher"), "py_func", None)
+        if func is not None and not func.__module__.startswith(__package__ or ""):
+            return
         if not _CompileNotice.announced:
             _CompileNotice.announced = True
             where = cache_dir()
@@ -157,6 +162,7 @@ class _CompileNotice(numba_event.Listener):
 
 
 _NOTICE = _CompileNotice()
+numba_event.register("numba:compile", _NOTICE)
 _JIT_OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False}
 
 
@@ -196,8 +202,7 @@ class Kernel:
         return self._variants[parallel]
 
     def __call__(self, *args, parallel: bool = False):
-        with numba_event.install_listener("numba:compile", _NOTICE):
-            return self.dispatcher(parallel)(*args)
+        return self.dispatcher(parallel)(*args)
 
 
 def kernel(fn) -> Kernel:
@@ -233,11 +238,19 @@ class Units:
     num_neurons: int
     num_channels: int
 
+    def __post_init__(self):
+        rows = {n: (u, int(self.table[u, U_NEURON]), int(self.table[u, U_SIZE]))
+                for u, n in enumerate(self.names)}  # fmt: skip
+        object.__setattr__(self, "_rows", rows)
+
     def index(self, name: str) -> int:
-        return self.names.index(name)
+        return self._rows[name][0]
 
     def neuron_offset(self, name: str) -> int:
-        return int(self.table[self.index(name), U_NEURON])
+        return self._rows[name][1]
+
+    def size(self, name: str) -> int:
+        return self._rows[name][2]
 
     @property
     def active_size(self) -> int:
@@ -523,8 +536,7 @@ def split(arr: np.ndarray, units: Units, names, dtype=None) -> dict:
     """Per-population views ``arr[..., neurons of p]`` of an array over all neurons."""
     out = {}
     for name in names:
-        i = units.neuron_offset(name)
-        n = int(units.table[units.index(name), U_SIZE])
+        i, n = units.neuron_offset(name), units.size(name)
         view = arr[..., i : i + n]
         out[name] = view.view(dtype) if dtype is not None else view
     return out
