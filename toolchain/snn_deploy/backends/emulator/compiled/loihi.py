@@ -52,7 +52,8 @@ from snn_deploy.numerics.ops import shift, wrap, wrap_int32
 
 P_EXP = P_COMMON  # the projection's weight exponent
 EVENTS = ("u_wraps", "v_saturations", "int32_wraps")
-_NEVER = np.iinfo(np.int64).max  # threshold of a population that does not spike
+_I32 = np.iinfo(np.int32)
+_NEVER = _I32.max  # threshold of a population that does not spike (|v| < 2**30)
 POP_NO_INT32_WRAP = 3  # per-population column after the common ones
 
 
@@ -89,18 +90,18 @@ def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces
             # proved at prepare time: no int32 word can wrap in this population
             for j in range(n):
                 i = i0 + np.uint64(j)
-                pu = u[i] * keep_u[i]
+                pu = np.int64(u[i]) * np.int64(keep_u[i])
                 du = (pu + ((pu >> 63) & round_up)) >> decay_bits
                 cur = du + (a_in[i] << input_shift)
                 un = cur - full if cur > half else (cur + full if cur <= -half else cur)
                 u_wraps += un != cur
                 u[i] = un
-                pv = v[i] * keep_v[i]
+                pv = np.int64(v[i]) * np.int64(keep_v[i])
                 dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
-                volt = dv + un + bias[i]
+                volt = dv + un + np.int64(bias[i])
                 sat = min(max(volt, -lim), lim)
                 v_sats += sat != volt
-                s = sat > vth[i]
+                s = sat > np.int64(vth[i])
                 v[i] = 0 if s else sat
                 out[i] = s
         else:
@@ -110,7 +111,7 @@ def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces
                 t32 = wrap32(total)
                 act = t32 << input_shift
                 a32 = wrap32(act)
-                pu = u[i] * keep_u[i]
+                pu = np.int64(u[i]) * np.int64(keep_u[i])
                 du = (pu + ((pu >> 63) & round_up)) >> decay_bits
                 raw = du + a32
                 cur = wrap32(raw)
@@ -118,14 +119,14 @@ def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces
                 un = cur - full if cur > half else (cur + full if cur <= -half else cur)
                 u_wraps += un != cur
                 u[i] = un
-                pv = v[i] * keep_v[i]
+                pv = np.int64(v[i]) * np.int64(keep_v[i])
                 dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
-                volt = dv + un + bias[i]
+                volt = dv + un + np.int64(bias[i])
                 v32 = wrap32(volt)
                 wraps += v32 != volt
                 sat = min(max(v32, -lim), lim)
                 v_sats += sat != v32
-                s = sat > vth[i]
+                s = sat > np.int64(vth[i])
                 v[i] = 0 if s else sat
                 out[i] = s
         tr = pops[p, POP_TRACE]
@@ -141,8 +142,8 @@ def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces
 def _sample(b, x, steps, units, projs, weights, indices, ptr, ring_size, pops, keep_u, keep_v,
             bias, vth, c, spikes, traces, u_out, v_out, events):  # fmt: skip
     n = keep_u.shape[0]
-    u = np.zeros(n, np.int64)
-    v = np.zeros(n, np.int64)
+    u = np.zeros(n, np.int32)  # an int32 word after wrap_once: |u| < 2**31
+    v = np.zeros(n, np.int32)  # saturated to state_bits <= 31
     a_in = np.zeros(n, np.int64)
     ring = np.zeros(ring_size, np.int32)
     active = np.zeros(units[-1, 0] + units[-1, 1], np.int64)
@@ -187,6 +188,8 @@ def _prepare(qnet, num: LoihiNumerics):
         )
     bounds = num.weight_range("mixed")
     projs = flatten(specs, units, (min(bounds[0], 0), max(bounds[1], 0)))
+    if not 1 <= num.state_bits <= 31:
+        raise NotExact(f"state_bits {num.state_bits}: u and v are held in int32 words")
     keep_u, keep_v, bias, vth = (np.zeros(units.num_neurons, np.int64) for _ in range(4))
     unity = num.decay_unity
     for p in qnet.populations:
@@ -197,6 +200,11 @@ def _prepare(qnet, num: LoihiNumerics):
         # bias_mant and bias_exp are int16 Vars in Lava; the effective bias is int32.
         bias[sl] = wrap_int32(shift(wrap(q.bias_mant, 16), wrap(q.bias_exp, 16)))
         vth[sl] = (q.vth << num.threshold_shift) if p.spiking else _NEVER
+    if any(int(np.abs(k).max(initial=0)) > _I32.max for k in (keep_u, keep_v)):
+        raise NotExact("decay multipliers beyond int32")
+    # |v| <= 2**30 - 1: thresholds beyond int32 compare alike once clipped to it
+    keep_u, keep_v, bias = (a.astype(np.int32) for a in (keep_u, keep_v, bias))
+    vth = np.clip(vth, _I32.min, _I32.max).astype(np.int32)
     half = 1 << (num.state_bits - 1)
     consts = np.array([num.input_shift, num.decay_bits, half, 2 * half, half - 1], np.int64)
     safe = np.array([_no_int32_wrap(qnet, p, projs, bias, units, num) for p in qnet.populations])
@@ -214,7 +222,7 @@ def _no_int32_wrap(qnet, pop, projs, bias, units, num: LoihiNumerics) -> bool:
         total += int(row[P_MAXSUM]) << max(int(row[P_EXP]), 0)
     half = 1 << (num.state_bits - 1)
     i = units.neuron_offset(pop.name)
-    top_bias = int(np.abs(bias[i : i + pop.size]).max(initial=0))
+    top_bias = int(np.abs(bias[i : i + pop.size].astype(np.int64)).max(initial=0))
     act = total << num.input_shift
     limit = (1 << 31) - 1
     return act <= 2 * half and 3 * half <= limit and 2 * half + top_bias <= limit
