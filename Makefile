@@ -61,6 +61,7 @@ test: venv lava-env pynn-env interop-envs
 
 bench: venv lava-env
 	$(PY) benchmarks/emulator_vs_lava.py
+	$(PY) benchmarks/emulator_scale.py
 	$(PY) benchmarks/train_vs_snntorch.py
 	$(PY) benchmarks/fptt_memory.py
 	$(PY) benchmarks/map_1m_neurons.py

@@ -57,3 +57,20 @@ def test_analog_data_is_refused_not_binarized(row_model, capsys):
     err = capsys.readouterr().err
     assert rc == 3 and "not spikes (0 or 1)" in err and "= 0.125" in err
     assert "hint: encode analog inputs as spikes" in err
+
+
+def test_compiled_and_reference_engines_agree_through_the_cli(row_model, tmp_path, capsys):
+    """``--engine reference`` runs the numpy kernels; everything but the timings is equal."""
+    import json
+
+    tmp, _, _ = row_model
+    out = {}
+    for engine in ("compiled", "reference"):
+        path = tmp_path / f"{engine}.json"
+        rc = main(["emulate", str(tmp / "build"), "--data", str(tmp / "test.npz"), "--no-save",
+                   "--engine", engine, "--json", str(path)])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+        summary = json.loads(path.read_text())
+        summary.pop("seconds")
+        out[engine] = summary
+    assert out["compiled"] == out["reference"]

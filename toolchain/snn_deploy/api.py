@@ -113,6 +113,7 @@ def emulate(
     samples: int | None = None,
     save: bool = True,
     readout: str = "auto",
+    engine: str = "compiled",
 ) -> EmulationSummary:
     """Run a compiled model on data in the float reference and bit-accurately as integers.
 
@@ -120,12 +121,15 @@ def emulate(
     ``.venv-lava`` and verifies that it agrees with the emulator on every spike and final state.
     With ``save``, the result is written to ``emulation.json`` in the folder and the reports are
     re-rendered with its activity plots. ``readout`` picks how the class is read from the output
-    layer (:data:`snn_deploy.emulation.READOUTS`).
+    layer (:data:`snn_deploy.emulation.READOUTS`). ``engine``: the emulator's ``compiled``
+    kernels (default) or its numpy ``reference`` kernels (identical results).
     """
     manifest, profile, net, qnet = load_artifacts(folder)
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     mapping = json.loads((Path(folder) / "mapping.json").read_text())
-    summary = compare(net, qnet, profile, inputs, labels, desc, backend, mapping, readout)
+    summary = compare(
+        net, qnet, profile, inputs, labels, desc, backend, mapping, readout, engine=engine
+    )
     if save:
         folder = Path(folder)
         write_json_atomic(folder / "emulation.json", summary.record())

@@ -90,6 +90,7 @@ def _emulate(args) -> int:
         samples=args.samples,
         save=not args.no_save,
         readout=args.readout,
+        engine=args.engine,
     )
     print(summary.format())
     if args.json:
@@ -289,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("folder")
     e.add_argument("--data", default="digits", help="'digits' or an .npz file with x (and y)")
     e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
+    e.add_argument(
+        "--engine",
+        choices=("compiled", "reference"),
+        default="compiled",
+        help="emulator engine: compiled kernels (default) or the numpy reference kernels",
+    )
     e.add_argument("--samples", type=int, help="use only the first N samples")
     e.add_argument(
         "--readout",

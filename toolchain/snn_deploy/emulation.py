@@ -116,6 +116,7 @@ def compare(
     backend: str = "emulator",
     mapping: dict | None = None,
     readout: str = "auto",
+    engine: str = "compiled",
 ) -> EmulationSummary:
     """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them; with the
     ``mapping`` (``mapping.json``), the activity includes inter-core traffic.
@@ -124,6 +125,7 @@ def compare(
     (most spikes), ``mean_voltage``, ``last_voltage`` or ``max_voltage`` of a non-spiking
     readout; ``auto`` is ``count`` for a spiking output and ``mean_voltage`` otherwise. Use the
     rule the model was trained with (``fit(..., readout="last_membrane")``: ``last_voltage``).
+    ``engine`` picks the emulator's kernels: ``compiled`` or the numpy ``reference``.
     """
     from snn_deploy.backends.emulator import run
     from snn_deploy.ir.simulate import simulate
@@ -148,7 +150,7 @@ def compare(
     ref = simulate(net, inputs, timing=timing, num_steps=chip_steps, record_voltage=readouts)
     seconds["float reference"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    emu = run(qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts)
+    emu = run(qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts, engine=engine)
     seconds["emulator"] = time.perf_counter() - t0
     result, verification, notes = emu, "", []
     if backend == "lava":

@@ -40,54 +40,13 @@ or a weight exponent; an immediate outside int64) make :func:`cannot_compile` re
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
-import time
-
 import numpy as np
 
+from snn_deploy.backends.emulator.compiled.common import helper, kernel
 from snn_deploy.errors import ModelError
 from snn_deploy.learning.engine import product_shift
 from snn_deploy.learning.microcode import INPUT_REGISTERS, OPS, STATE_REGISTERS
 from snn_deploy.learning.network import PlasticNetwork
-
-log = logging.getLogger(__name__)
-
-# ===============================================================================================
-# Generic compiled-engine helpers. PRIVATE: to be folded into compiled/common.py at merge
-# (numba jit with an on-disk cache and a fallback cache folder for read-only installs).
-# ===============================================================================================
-
-
-def _cache_dir_fallback() -> None:
-    """A read-only install cannot cache beside its sources; numba then tries the user-wide
-    cache. If ``NUMBA_CACHE_DIR`` is unset and neither is writable, point numba at a folder in
-    the temp directory so that compiled kernels are still cached."""
-    import numba
-
-    if numba.config.CACHE_DIR:
-        return
-    here = os.path.dirname(os.path.abspath(__file__))
-    if os.access(here, os.W_OK):
-        return
-    user = os.path.join(os.path.expanduser("~"), ".cache")
-    if os.access(user if os.path.isdir(user) else os.path.expanduser("~"), os.W_OK):
-        return
-    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "snn-deploy-numba-cache")
-
-
-def _jit(fn):
-    """``numba.njit`` with the on-disk cache (compiled once per machine); without a writable
-    cache location it compiles once per process instead."""
-    import numba
-
-    _cache_dir_fallback()
-    try:
-        return numba.njit(cache=True, nogil=True)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(cache=False, nogil=True)(fn)
-
 
 # ===============================================================================================
 # Flat tables (prepare time)
@@ -387,22 +346,22 @@ def _decay_factors(taus: np.ndarray) -> np.ndarray:
 # ===============================================================================================
 
 
-@_jit
+@helper
 def _wrap32(x):
     return ((x + 2147483648) & 4294967295) - 2147483648
 
 
-@_jit
+@helper
 def _clip(x, lo, hi):
     return min(max(x, lo), hi)
 
 
-@_jit
+@helper
 def _sign(x):
     return np.int64(1) if x > 0 else (np.int64(-1) if x < 0 else np.int64(0))
 
 
-@_jit
+@helper
 def _run_program(instr, start, count, R, size):
     """A population's program, instruction by instruction over its ``size`` neurons; ``R``
     holds one row per register slot (inputs, state, constants). Every op is elementwise with
@@ -453,7 +412,7 @@ def _run_program(instr, start, count, R, size):
                 D[i] = 1 if A[i] > B[i] else 0
 
 
-@_jit
+@helper
 def _trace_history(h, off, n, rows, z, t_spike, e, fac, active, imp_int, imp_frac, r_dec, r_imp,
                    trace_max):  # fmt: skip
     """``PlasticDense._history``: h[k] = stochastic decay of h[k-1] (inactive traces: 0), plus
@@ -479,7 +438,7 @@ def _trace_history(h, off, n, rows, z, t_spike, e, fac, active, imp_int, imp_fra
                     h[base + i * n + j] = _clip(val, 0, trace_max)
 
 
-@_jit
+@helper
 def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx, y, ty, hx, hy,
            acc, m, pre_vec, post_vec, t, r_xdec, r_ximp, r_ydec, r_yimp, r_conn,
            trace_max):  # fmt: skip
@@ -625,7 +584,7 @@ def _learn(c, ptab, trace_f, trace_i, prog, prod, fac, acc_range, W, T, D, x, tx
         ty[qo + p] = 0
 
 
-@_jit
+@kernel
 def _kernel(
     t0, steps, inputs,
     pops, instr, consts, bias, numerics, u, v, s, regs,
@@ -839,9 +798,6 @@ def _kernel(
 # ===============================================================================================
 
 
-_STATE = {"called": False}  # whether this process has called the kernel (compile message)
-
-
 class CompiledPlasticEmulator:
     """:class:`~snn_deploy.backends.emulator.learning.PlasticEmulator` with the time loop in
     compiled code: same constructor, same :meth:`run`, :meth:`weights`, :meth:`plastic_state`
@@ -985,8 +941,6 @@ class CompiledPlasticEmulator:
         out_reg = np.zeros((steps, _NSTATE, rec_reg.size), np.int64)
         out_pl = np.zeros((steps, sum(widths)), np.int64)
         rnd_f, rnd_i, r_conn = self._draws(steps)
-        first = not _STATE["called"]
-        t_start = time.perf_counter()
         _kernel(
             np.int64(self.time_step), np.int64(steps), feed,
             lay.pops, lay.instr, lay.consts, lay.bias, lay.numerics, lay.u, lay.v, lay.s, lay.regs,
@@ -996,12 +950,6 @@ class CompiledPlasticEmulator:
             rnd_f, rnd_i, r_conn,
             rec_spk, out_spk, rec_v, out_v, rec_reg, out_reg, rec_pl, out_pl,
         )  # fmt: skip
-        _STATE["called"] = True
-        if first and _kernel.stats.cache_misses:
-            log.info(
-                "compiled the plastic-network kernel in %.1f s (once per machine; cached)",
-                time.perf_counter() - t_start,
-            )
         self.time_step += steps
         return self._unpack(
             steps, out_spk, out_v, out_reg, out_pl, widths, record_spikes, record_voltage,
