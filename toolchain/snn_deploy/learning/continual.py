@@ -165,3 +165,62 @@ def continual_digits_demo(
         f"{float_new:.3f}; old classes {old_before:.3f} -> {old_after:.3f}"
     )
     return out
+
+
+# -- R-STDP: adaptation of a compiled network from a reward signal -------------------------------
+
+DEFAULT_RSTDP = "output=r_stdp,tag_decay_exp=-3,eta=1/-5"
+
+
+def shift_columns(x: np.ndarray, columns: int = 1) -> np.ndarray:
+    """A drifted sensor: every 8x8 digit image moved ``columns`` pixels to the right (wrapping)."""
+    a = x.reshape(x.shape[0], x.shape[1], 8, 8)
+    return np.roll(a, columns, axis=3).reshape(x.shape)
+
+
+def reward_adaptation_demo(
+    workdir: str | Path,
+    checkpoint: str | Path,
+    *,
+    plastic: str = DEFAULT_RSTDP,
+    classes: tuple[int, ...] = (0, 1, 2, 3, 4),
+    samples: int = 400,
+    epochs: int = 3,
+    reward: int = 32,
+    lava_samples: int = 0,
+    log=None,
+) -> dict:
+    """Compile ``checkpoint`` with an R-STDP readout, present digits of ``classes`` through a
+    drifted sensor (:func:`shift_columns`) and let the readout adapt from a reward alone (the
+    answer right or wrong, as a reward prediction error); returns the accuracies before and
+    after on the drifted test digits, the curve and, with ``lava_samples``, Lava's agreement."""
+    from snn_deploy import api
+    from snn_deploy.data.digits import EncodingSpec, encode, load_digits_split
+    from snn_deploy.learning.online import LearnOptions, learn_online, predict
+
+    work = Path(workdir)
+    api.compile(checkpoint, "loihi2", work / "rstdp", plastic=[plastic])
+    manifest, profile, _, qnet, config = api.load_plastic_artifact(work / "rstdp")
+    spec = EncodingSpec.from_dict(manifest["data"])
+    split = load_digits_split(spec.split_seed, spec.test_fraction)
+    keep, keep_t = np.isin(split.y_train, classes), np.isin(split.y_test, classes)
+    clean = encode(split.x_test, spec)[keep_t]
+    x = shift_columns(encode(split.x_train, spec)[keep])[:samples]
+    y = split.y_train[keep][:samples]
+    xt, yt = shift_columns(clean), split.y_test[keep_t]
+    opts = LearnOptions(signal="reward", reward=reward, epochs=epochs, verify_lava=lava_samples)
+    result = learn_online(qnet, config, profile, x, y, xt, yt, opts, log=log)
+    return {
+        "plastic": plastic,
+        "classes": list(classes),
+        "samples": len(x),
+        "epochs": epochs,
+        "reward": reward,
+        "clean_accuracy": float((predict(qnet, profile, clean) == yt).mean()),
+        "drifted_before": result.accuracy_before,
+        "drifted_after": result.accuracy_after,
+        "curve": result.curve,
+        "online_accuracy": result.online_accuracy,
+        "lava": result.lava,
+        "seconds": result.seconds,
+    }

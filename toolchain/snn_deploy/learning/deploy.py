@@ -212,10 +212,13 @@ def build_entry(spec: PlasticSpec, qnet: QuantizedNetwork, seed: int) -> Plastic
         if k == "seed":
             rule_kw["seed"] = int(v)
             continue
+        if k == "gap":
+            continue  # silent steps after each sample (learning_config)
         if k not in rule_keys | neuron_keys:
             raise InputFileError(
                 f"--plastic {spec.text()}: unknown parameter '{k}' of rule '{spec.rule}'",
-                hint="accepted: " + ", ".join(sorted(rule_keys | neuron_keys | {"seed", "dw"})),
+                hint="accepted: "
+                + ", ".join(sorted(rule_keys | neuron_keys | {"seed", "gap", *PROGRAM_KEYS})),
             )
         try:
             val = v if k == "read" else _value(v)
@@ -278,7 +281,8 @@ def learning_config(
             raise InputFileError(f"--plastic: projection '{e.projection}' named twice")
         seen.add(e.projection)
         entries.append(e)
-    return LearningConfig(tuple(entries), int(gap))
+    gaps = [int(v) for s in specs for k, v in s.params if k == "gap"]
+    return LearningConfig(tuple(entries), max([int(gap), *gaps]))
 
 
 def sample_period(qnet: QuantizedNetwork, config: LearningConfig, steps: int) -> int:

@@ -8,8 +8,10 @@ and the third factor arrives through its compiled route:
 - ``labels``: the label source carries ``1 + target`` to every neuron of the plastic layer
   during its decision window (``target_level`` for the labelled neuron, 0 for the others);
 - ``reward``: closed loop, per sample. The sample is presented; the neuron with the most
-  output spikes answered; in the gap after the sample, the answering neuron receives ``+R``
-  when its answer is the label and ``-R`` otherwise.
+  output spikes answered; in the gap after the sample, the answering neuron receives
+  ``R * (hit - b)``, rounded, where ``hit`` is 1 when its answer is the label and ``b`` the
+  running success rate (a reward prediction error, Frémaux & Gerstner 2016: a plain +-R makes
+  a mostly right network strengthen its answers until they fire for everything).
 
 Accuracy is measured on held-out samples with the static network (``backends/emulator/loihi``)
 holding the weights as learned so far, i.e. what a redeployed artifact computes; a Dense
@@ -37,6 +39,7 @@ from snn_deploy.learning.deploy import (
 from snn_deploy.quantize.network import QuantizedNetwork
 
 SIGNALS = ("labels", "reward")
+REWARD_BASELINE_RATE = 0.1  # the running success rate's update per sample
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def learn_online(
     every = opts.eval_every or len(x)
     recorded: list[dict] = []  # the first verify_lava samples' inputs, as fed
     correct, seen = 0, 0
+    baseline = 0.5  # running success rate: the reward is its prediction error
     for epoch in range(opts.epochs):
         order = np.arange(len(x)) if epoch == 0 else rng.permutation(len(x))
         for start in range(0, len(order), every):
@@ -170,9 +174,12 @@ def learn_online(
                     res = emu.run(first, record_spikes=(out.name,))
                     a = int(res["spikes"][out.name][lo:hi].sum(axis=0).argmax())
                     rest = {k: v[steps + out.shift_steps :].copy() for k, v in stream.items()}
+                    hit = float(a == y[i])
+                    value = int(round(opts.reward * (hit - baseline)))
+                    baseline += REWARD_BASELINE_RATE * (hit - baseline)
                     for e in config.entries:
                         if e.third_factor == "reward":
-                            rest[e.source][:, a] = opts.reward if a == y[i] else -opts.reward
+                            rest[e.source][:, a] = value
                     emu.run(rest)
                     answers.append(a)
                     _keep(
