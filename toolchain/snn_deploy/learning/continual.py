@@ -121,6 +121,7 @@ def continual_digits_demo(
         epochs=cfg.epochs,
         x_other=x_test[old],
         y_other=split.y_test[old],
+        seed=cfg.seed,
     )
     record = {
         "format": "snn-deploy/learn-run",

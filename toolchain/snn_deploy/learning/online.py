@@ -313,6 +313,7 @@ def float_reference(
     epochs: int = 1,
     x_other: np.ndarray | None = None,
     y_other: np.ndarray | None = None,
+    seed: int = 0,
 ) -> dict:
     """The same adaptation in float64: a ``readout_delta`` output layer learns from the same
     stream (same order, same epochs), the same pre spikes (the integer network's, per sample),
@@ -352,8 +353,10 @@ def float_reference(
     decay, impulse = np.exp(-1.0 / tau), float(rule.x1.impulse)
     w0 = np.asarray(proj.weight, np.float64)
 
-    def run(w, t, s_pre, labels):
-        """One sample; returns (w, t, output counts)."""
+    period = sample_period(qnet, config, steps)
+
+    def run(w, t, s_pre, labels, clock=0):
+        """One sample starting after ``clock`` chip steps; returns (w, t, output counts)."""
         n_post = w.shape[0]
         u = np.zeros(n_post)
         v = np.zeros(n_post)
@@ -378,7 +381,7 @@ def float_reference(
             if margin:
                 delta = np.where(target > 0, np.maximum(delta, 0), np.minimum(delta, 0))
             values = {"x1": x1, "y1": np.full(n_post, 127.0), "y3": delta + 64.0}
-            w, t = _float_rule_step(rule, engine, k + 1, values, w, t)
+            w, t = _float_rule_step(rule, engine, clock + k + 1, values, w, t)
         return w, t, counts
 
     def accuracy(w, s_all, labels):
@@ -391,11 +394,13 @@ def float_reference(
     s_train, s_test = pre_spikes(x), pre_spikes(x_test)
     w, t = w0.copy(), np.zeros_like(w0)
     before = accuracy(w0, s_test, y_test)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)  # the sample order of learn_online with the same seed
+    clock = 0  # chip steps so far: u_k dependencies fire on the chip's global step count
     for epoch in range(epochs):
         order = np.arange(len(x)) if epoch == 0 else rng.permutation(len(x))
         for i in order:
-            w, t, _ = run(w, t, s_train[i], int(y[i]))
+            w, t, _ = run(w, t, s_train[i], int(y[i]), clock)
+            clock += period
     out = {"accuracy_before": before, "accuracy_after": accuracy(w, s_test, y_test), "weights": w}
     if x_other is not None:
         s_other = pre_spikes(x_other)
