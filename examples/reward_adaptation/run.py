@@ -4,9 +4,10 @@
 
 Trains (or takes, ``--model``) a spiking MLP on digits 0-4, compiles it for Loihi 2 with an
 R-STDP readout (``--plastic output=r_stdp,...``: STDP pairings in the tag, a reward delivered to
-the answering output neuron's third-factor input turns them into weight changes), shifts every
-test and training image one pixel to the right (a drifted sensor) and lets the compiled network
-learn online from right/wrong rewards. Writes ``reward_adaptation.json``.
+the answering output neuron's third-factor input turns them into weight changes), feeds it
+through a drifted sensor (``--drift sensitivity``: 90% of the input spikes lost; ``shift``:
+every image one pixel to the right) and lets the compiled network learn online from
+right/wrong rewards. Writes ``reward_adaptation.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/reward_adaptation", help="output folder")
     parser.add_argument("--model", help="a digits 0-4 checkpoint (default: train one)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--drift", choices=("sensitivity", "shift"), default="sensitivity")
     parser.add_argument("--lava-samples", type=int, default=0, help="samples re-run in Lava")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -34,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model:
             train_old_classes(model)
         r = reward_adaptation_demo(
-            out, model, epochs=args.epochs, lava_samples=args.lava_samples, log=print
+            out,
+            model,
+            epochs=args.epochs,
+            drift=args.drift,
+            lava_samples=args.lava_samples,
+            log=print,
         )
     except SnnDeployError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -170,13 +170,21 @@ def continual_digits_demo(
 
 # -- R-STDP: adaptation of a compiled network from a reward signal -------------------------------
 
-DEFAULT_RSTDP = "output=r_stdp,tag_decay_exp=-3,eta=1/-5"
+DEFAULT_RSTDP = "output=r_stdp,tag_decay_exp=-3,eta=1/-4"
 
 
 def shift_columns(x: np.ndarray, columns: int = 1) -> np.ndarray:
     """A drifted sensor: every 8x8 digit image moved ``columns`` pixels to the right (wrapping)."""
     a = x.reshape(x.shape[0], x.shape[1], 8, 8)
     return np.roll(a, columns, axis=3).reshape(x.shape)
+
+
+def drop_spikes(x: np.ndarray, keep: float = 0.1, seed: int = 1) -> np.ndarray:
+    """A sensor that lost sensitivity: each input spike survives with probability ``keep``."""
+    return x & (np.random.default_rng(seed).random(x.shape) < keep)
+
+
+DRIFTS = {"sensitivity": drop_spikes, "shift": shift_columns}
 
 
 def reward_adaptation_demo(
@@ -186,13 +194,15 @@ def reward_adaptation_demo(
     plastic: str = DEFAULT_RSTDP,
     classes: tuple[int, ...] = (0, 1, 2, 3, 4),
     samples: int = 400,
-    epochs: int = 3,
+    epochs: int = 4,
     reward: int = 32,
+    drift: str = "sensitivity",
     lava_samples: int = 0,
     log=None,
 ) -> dict:
     """Compile ``checkpoint`` with an R-STDP readout, present digits of ``classes`` through a
-    drifted sensor (:func:`shift_columns`) and let the readout adapt from a reward alone (the
+    drifted sensor (``drift``: :func:`drop_spikes` or :func:`shift_columns`) and let the
+    readout adapt from a reward alone (the
     answer right or wrong, as a reward prediction error); returns the accuracies before and
     after on the drifted test digits, the curve and, with ``lava_samples``, Lava's agreement."""
     from snn_deploy import api
@@ -206,13 +216,15 @@ def reward_adaptation_demo(
     split = load_digits_split(spec.split_seed, spec.test_fraction)
     keep, keep_t = np.isin(split.y_train, classes), np.isin(split.y_test, classes)
     clean = encode(split.x_test, spec)[keep_t]
-    x = shift_columns(encode(split.x_train, spec)[keep])[:samples]
+    change = DRIFTS[drift]
+    x = change(encode(split.x_train, spec)[keep])[:samples]
     y = split.y_train[keep][:samples]
-    xt, yt = shift_columns(clean), split.y_test[keep_t]
+    xt, yt = change(clean), split.y_test[keep_t]
     opts = LearnOptions(signal="reward", reward=reward, epochs=epochs, verify_lava=lava_samples)
     result = learn_online(qnet, config, profile, x, y, xt, yt, opts, log=log)
     return {
         "plastic": plastic,
+        "drift": drift,
         "classes": list(classes),
         "samples": len(x),
         "epochs": epochs,
