@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from snn_deploy.artifacts import (
     VERIFIED,
     check_output_path,
@@ -13,6 +15,7 @@ from snn_deploy.artifacts import (
     verify_files,
     write_json_atomic,
 )
+from snn_deploy.artifacts import sha256 as sha256_of
 from snn_deploy.data.loader import load_inputs
 from snn_deploy.emulation import EmulationSummary, compare
 from snn_deploy.errors import InputFileError, ModelError, UnsupportedError, UsageError
@@ -42,6 +45,7 @@ def compile(  # noqa: A001 - the verb users expect
     arch: str | None = None,
     weight_bits: int | None = None,
     calibrate_percentile: float = 100.0,
+    plastic: tuple[str, ...] | list[str] = (),
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -52,7 +56,8 @@ def compile(  # noqa: A001 - the verb users expect
     which the float model's state ranges are measured to choose the integer scales (otherwise
     the checkpoint's calibration, or worst-case bounds); it is required for an ``.onnx`` ANN,
     whose weights are normalized on it, and ``steps`` sets how many time steps the converted
-    network's rate-coded inputs last (default 100)."""
+    network's rate-coded inputs last (default 100). ``plastic`` lists ``LAYER=RULE[,p=v...]``
+    options: those projections keep learning on the chip (:mod:`snn_deploy.learning.deploy`)."""
     fields = {
         "dt_seconds": dt,
         "reset": reset,
@@ -81,6 +86,7 @@ def compile(  # noqa: A001 - the verb users expect
         arch=str(arch) if arch else None,
         weight_bits=weight_bits,
         calibrate_percentile=calibrate_percentile,
+        plastic=tuple(plastic),
     )
     return compile_model(opts)
 
@@ -345,3 +351,158 @@ def emit_rules(
             staging.discard()
             raise
     return listings
+
+
+def load_plastic_artifact(folder: str | Path):
+    """``(manifest, profile, net, qnet, config)`` of a folder compiled with ``--plastic``; every
+    file the manifest lists must have its recorded SHA-256 (an edited artifact is refused)."""
+    from snn_deploy.artifacts import sha256
+    from snn_deploy.learning.deploy import load_config
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    files = manifest.get("files") or {}
+    if "learning.json" not in files:
+        raise InputFileError(
+            f"{folder}: the network has no plastic layer",
+            hint="compile it with --plastic LAYER=RULE (e.g. --plastic out=readout_delta)",
+        )
+    for name, digest in files.items():
+        if name == "manifest.json":
+            continue
+        path = folder / name
+        if not path.is_file() or sha256(path) != digest:
+            raise InputFileError(
+                f"{folder}: {name} was changed or removed after compilation "
+                "(its SHA-256 differs from manifest.json)",
+                hint="compile the model again; snn-deploy learns only from artifacts it wrote",
+            )
+    manifest, profile, net, qnet = load_artifacts(folder)
+    config = load_config(folder / "learning.json", qnet)
+    return manifest, profile, net, qnet, config
+
+
+def learn(
+    folder: str | Path,
+    data: str = "digits",
+    out: str | Path | None = None,
+    *,
+    signal: str = "labels",
+    epochs: int = 1,
+    reward: int = 16,
+    samples: int | None = None,
+    test_samples: int | None = None,
+    eval_every: int = 0,
+    backend: str = "emulator",
+    lava_samples: int = 2,
+    engine: str = "compiled",
+    seed: int = 0,
+):
+    """Let the plastic layers of a compiled artifact learn online from ``data`` (the train split
+    of 'digits', or an .npz with x and y) and test on held-out samples (digits' test split, or
+    the same .npz); the learned network is written as a new artifact folder ``out``
+    (atomically). ``backend="lava"`` re-runs the first ``lava_samples`` samples in Lava and
+    compares every spike and weight. Returns the :class:`~snn_deploy.learning.online.LearnResult`.
+    """
+    from snn_deploy.learning.online import LearnOptions, learn_online
+
+    if backend not in ("emulator", "lava"):
+        raise UnsupportedError(f"unknown backend {backend!r}; accepted: emulator, lava")
+    manifest, profile, net, qnet, config = load_plastic_artifact(folder)
+    x, y, desc = load_inputs(data, net, manifest.get("data"), "train", samples)
+    xt, yt, desc_t = load_inputs(data, net, manifest.get("data"), "test", test_samples)
+    port = next(i.name for i in net.inputs if i.kind == "spikes")
+    if y is None or yt is None:
+        raise InputFileError(f"learn: {data} has no labels (y)", hint="give data with labels")
+    opts = LearnOptions(
+        signal=signal,
+        epochs=epochs,
+        reward=reward,
+        eval_every=eval_every,
+        seed=seed,
+        engine=engine,
+        verify_lava=lava_samples if backend == "lava" else 0,
+    )
+    result = learn_online(
+        qnet,
+        config,
+        profile,
+        np.asarray(x[port]),
+        np.asarray(y),
+        np.asarray(xt[port]),
+        np.asarray(yt),
+        opts,
+    )
+    record = {
+        "format": "snn-deploy/learn-run",
+        "version": 1,
+        "source_artifact": str(folder),
+        "source_manifest_sha256": sha256_of(Path(folder) / "manifest.json"),
+        "data": desc,
+        "test_data": desc_t,
+        "signal": signal,
+        "epochs": epochs,
+        "engine": engine,
+        **result.to_dict(),
+    }
+    target = Path(out) if out else Path(folder).with_name(Path(folder).name + "_learned")
+    write_learned_artifact(folder, target, qnet, result.weights, record)
+    return result, target
+
+
+def write_learned_artifact(
+    source: str | Path, target: str | Path, qnet: QuantizedNetwork, weights: dict, record: dict
+) -> Path:
+    """A copy of artifact ``source`` whose plastic projections hold ``weights``, with
+    ``learn.json`` (the run) and the report's learning-run section; written atomically, with a
+    new manifest that names the folder it was learned from."""
+    import dataclasses
+    import shutil
+
+    from snn_deploy.artifacts import StagingDir, sha256, write_json
+
+    source = Path(source)
+    staging = StagingDir(target)
+    try:
+        for f in sorted(source.iterdir()):
+            if f.name == "manifest.json" or f.name.startswith("."):
+                continue
+            if f.is_dir():
+                shutil.copytree(f, staging.path / f.name)
+            else:
+                shutil.copy2(f, staging.path / f.name)
+        projs = tuple(
+            dataclasses.replace(p, weight=weights[p.name]) if p.name in weights else p
+            for p in qnet.projections
+        )
+        learned = dataclasses.replace(qnet, projections=projs)
+        learned.save(staging.path / "network.npz")
+        back = QuantizedNetwork.load(staging.path / "network.npz")
+        for p in back.projections:
+            if p.name in weights and not np.array_equal(p.weight, weights[p.name]):
+                raise InputFileError(f"learned weights of '{p.name}' do not read back")
+        write_json(staging.path / "learn.json", record)
+        report = json.loads((source / "report.json").read_text())
+        report["learning_run"] = {k: v for k, v in record.items() if k != "format"}
+        if "learn.json" not in report.get("artifacts", []):
+            report["artifacts"] = [*report.get("artifacts", []), "learn.json"]
+        write_json(staging.path / "report.json", report)
+        emulation = None
+        if (staging.path / "emulation.json").is_file():
+            (staging.path / "emulation.json").unlink()  # measured on the weights before learning
+        write_reports(staging.path, report, emulation)
+        manifest = read_manifest(source)
+        files = {f.name: sha256(f) for f in sorted(staging.path.iterdir()) if f.is_file()}
+        if (staging.path / "learning").is_dir():
+            for f in sorted((staging.path / "learning").iterdir()):
+                files[f"learning/{f.name}"] = sha256(f)
+        manifest["files"] = files
+        manifest["learned_from"] = {
+            "folder": str(source),
+            "manifest_sha256": record["source_manifest_sha256"],
+        }
+        write_json(staging.path / "manifest.json", manifest)
+        return staging.commit()
+    except BaseException:
+        staging.discard()
+        raise

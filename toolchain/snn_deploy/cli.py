@@ -22,6 +22,53 @@ INTERNAL_ERROR_EXIT = 70  # sysexits.h EX_SOFTWARE: an internal software error
 DEBUG_ENV = "SNN_DEPLOY_DEBUG"
 
 
+def _print_learning(report: dict) -> None:
+    for layer in report.get("learning", {}).get("layers", []):
+        third = layer["third_factor"]
+        print(
+            f"plastic {layer['projection']} -> {layer['population']}: {layer['rule']} "
+            f"({layer['mode']}"
+            + (f", {third['signal']} routed {third['source']} -> a3)" if third else ")")
+        )
+        for target, text in layer["programs"].items():
+            print(f"  {target} = {text}")
+
+
+def _learn(args) -> int:
+    from snn_deploy import api
+
+    signal = "reward" if args.reward is not None else "labels"
+    result, folder = api.learn(
+        args.folder,
+        args.data,
+        args.out,
+        signal=signal,
+        epochs=1 if args.stream else args.epochs,
+        reward=args.reward if args.reward is not None else 16,
+        samples=args.samples,
+        test_samples=args.test_samples,
+        eval_every=args.eval_every,
+        backend=args.backend,
+        lava_samples=args.lava_samples,
+        seed=args.seed,
+    )
+    print(
+        f"learned online from {result.samples} samples ({signal}): test accuracy "
+        f"{result.accuracy_before:.4f} -> {result.accuracy_after:.4f} "
+        f"(online {result.online_accuracy:.4f}, {result.seconds:.1f} s)"
+    )
+    for point in result.curve:
+        print(f"  after {point['samples']:>6} samples: {point['test_accuracy']:.4f}")
+    if result.lava:
+        lv = result.lava
+        print(
+            f"Lava agrees on every spike and weight of {lv['steps']} steps "
+            f"({lv['samples']} samples)"
+        )
+    print(f"learned network written to {folder}")
+    return 0
+
+
 def _compile(args) -> int:
     from snn_deploy import api
 
@@ -42,7 +89,9 @@ def _compile(args) -> int:
         arch=args.arch,
         weight_bits=args.weight_bits,
         calibrate_percentile=args.calibrate_percentile,
+        plastic=tuple(args.plastic or ()),
     ).to_dict()
+    _print_learning(report)
     m = report["mapping"]
     folder = args.out or f"build/{report['model']['name'].rsplit('.', 1)[0]}"
     print(
@@ -283,8 +332,48 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="quantize weights to fewer bits than the chip's widest (e.g. 4)",
     )
+    c.add_argument(
+        "--plastic",
+        action="append",
+        metavar="LAYER=RULE[,param=value...]",
+        help="keep learning on the chip: a projection (or a population with one input) and a "
+        "rule (readout_delta: labels; r_stdp: reward; pair_stdp); repeatable",
+    )
     c.add_argument("-o", "--out", help="artifact folder (default build/<model name>)")
     c.set_defaults(func=_compile)
+
+    ln = sub.add_parser(
+        "learn", help="let a compiled plastic network learn online; writes a new artifact folder"
+    )
+    ln.add_argument("folder", help="artifact folder compiled with --plastic")
+    ln.add_argument("--data", default="digits", help="'digits' or an .npz file with x and y")
+    sig = ln.add_mutually_exclusive_group()
+    sig.add_argument(
+        "--labels", action="store_true", help="the label is the third factor (default)"
+    )
+    sig.add_argument(
+        "--reward",
+        type=int,
+        metavar="R",
+        help="reward +R to the answering neuron when right, -R when wrong",
+    )
+    rep = ln.add_mutually_exclusive_group()
+    rep.add_argument("--epochs", type=int, default=1, help="passes over the samples")
+    rep.add_argument("--stream", action="store_true", help="one pass, each sample seen once")
+    ln.add_argument("--samples", type=int, help="learn from the first N samples")
+    ln.add_argument("--test-samples", type=int, help="test on the first N held-out samples")
+    ln.add_argument("--eval-every", type=int, default=0, metavar="N", help="test every N samples")
+    ln.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
+    ln.add_argument(
+        "--lava-samples",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --backend lava: samples re-run in Lava, compared step by step",
+    )
+    ln.add_argument("--seed", type=int, default=0, help="sample order of later epochs")
+    ln.add_argument("-o", "--out", help="new artifact folder (default FOLDER_learned)")
+    ln.set_defaults(func=_learn)
 
     e = sub.add_parser("emulate", help="run a compiled model bit-accurately on data")
     e.add_argument("folder")

@@ -43,6 +43,16 @@ from snn_deploy.ir.contract import METADATA_KEY
 from snn_deploy.ir.network import weights_equal
 from snn_deploy.ir.normalize import normalize, resolve_contract
 from snn_deploy.ir.simulate import calibrate, simulate
+from snn_deploy.learning.deploy import (
+    LearningConfig,
+    learning_config,
+    learning_report,
+    make_plastic,
+    parse_plastic,
+    rule_violations,
+    save_config,
+)
+from snn_deploy.learning.listing import write_learning_artifact
 from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
@@ -82,6 +92,7 @@ class CompileOptions:
     weight_bits: int | None = None  # narrower weights than the chip's widest
     calibrate_percentile: float = 100.0  # < 100 ignores the most extreme state values
     arch: str | None = None  # architecture description of a bare state dict
+    plastic: tuple[str, ...] = ()  # --plastic LAYER=RULE[,param=value...] (learning/deploy.py)
 
 
 class StageTimer:
@@ -144,8 +155,14 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             _check_weight_bits(opts.weight_bits, profile)
             extra["weight_bits"] = opts.weight_bits
         qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom, **extra)
+        learning = _learning_config(opts, profile, qnet)
+        if learning is not None:
+            qnet = make_plastic(qnet, learning)
     with timer.stage("check"):
         violations = list(violations) + check_formats(qnet, profile)
+        if learning is not None:
+            for entry in learning.entries:
+                violations += rule_violations(entry, profile)
         plan, resource_violations = plan_cores(qnet, profile)
         violations += resource_violations + check_mapping(qnet, profile, plan)
         if opts.calibrate and not violations:
@@ -182,10 +199,14 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             extra = (
                 emitter(staging.path, qnet, profile, mapped, imported.data, net) if emitter else []
             )
+            if learning is not None:
+                extra = list(extra) + _emit_learning(staging.path, learning, profile)
         with timer.stage("report"):
             report = _build_report(
                 opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run, extra
             )
+            if learning is not None:
+                report.data["learning"] = learning_report(learning, profile)
             write_json(staging.path / "report.json", report.to_dict())
             record = calib_run.record() if calib_run else None
             if record:
@@ -198,6 +219,28 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         staging.discard()
         raise
     return report
+
+
+def _learning_config(opts, profile, qnet) -> LearningConfig | None:
+    """The plastic projections of ``--plastic`` (None without it)."""
+    if not opts.plastic:
+        return None
+    if profile.learning is None:
+        raise UnsupportedError(
+            f"--plastic: {profile.chip.title} has no on-chip learning engine "
+            f"(no [learning] table in {Path(profile.path).name})",
+            hint="compile for a target with one (--target loihi2) or drop --plastic",
+        )
+    return learning_config([parse_plastic(t) for t in opts.plastic], qnet)
+
+
+def _emit_learning(folder: Path, learning: LearningConfig, profile) -> list[str]:
+    """``learning.json`` (the configuration) and ``learning/`` (listings, rules.json, the Lava
+    module) in the staging folder; returns their names relative to it."""
+    save_config(learning, folder / "learning.json")
+    entries = {e.projection: (e.rule, e.neuron) for e in learning.entries}
+    written = write_learning_artifact(folder, entries, profile)
+    return ["learning.json", *(str(p.relative_to(folder)) for p in written)]
 
 
 def _spikes_notes(graph: nir.NIRGraph, net, overrides: dict, inputs: dict | None) -> list[str]:
@@ -369,6 +412,9 @@ def _build_report(
 
 def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, folder: Path):
     files = {f.name: sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
+    if (folder / "learning").is_dir():
+        for f in sorted((folder / "learning").iterdir()):
+            files[f"learning/{f.name}"] = sha256(f)
     return {
         "format": ARTIFACT_FORMAT,
         "version": 1,

@@ -9,6 +9,9 @@
 - :mod:`.emit` / :mod:`.listing`: the Lava module for Loihi 2 and the listing for every target;
 - :mod:`.network`: networks with plastic connections, run by
   ``backends/emulator/learning.py`` (bit-exact with Lava) and ``backends/lava/learning_*``;
+- :mod:`.deploy`: ``compile --plastic`` (rules attached to compiled projections, third-factor
+  routes, the plastic view of a ``QuantizedNetwork``); :mod:`.online`: ``snn-deploy learn``;
+  :mod:`.continual`: the continual-digits and reward-adaptation demos;
 - :mod:`.demos`: the R-STDP and on-chip e-prop demos (``examples/rstdp``, ``examples/eprop``)
   and the float BPTT baseline.
 

@@ -621,20 +621,43 @@ def readout_delta(
 
 
 def error_neuron(
-    *, prediction_shift: int, error_limit: int = 63, own_shift: int = 0, name: str = "error"
+    *,
+    prediction_shift: int,
+    error_limit: int = 63,
+    own_shift: int = 0,
+    name: str = "error",
+    read: str = "v",
+    margin: bool = False,
 ) -> NeuronProgram:
     """Output neuron that computes ``delta = target - (v >> prediction_shift)`` while the
     target input ``a3 = 1 + target`` is on (0 turns the error off), sends ``delta`` on ``aux``
     to feedback synapses and writes ``y3 = 64 + (delta >> own_shift)`` for its own plastic
-    input synapses (:func:`readout_delta`)."""
+    input synapses (:func:`readout_delta`). ``read`` "u" predicts from the synaptic current
+    instead of the voltage (a spiking readout's voltage is reset by its spikes). ``margin``
+    makes the error one-sided, a classifier's hinge: the labelled neuron (target > 0) is pushed
+    up only while below its target, the others down only while above 0."""
+    if read not in ("v", "u"):
+        raise ValueError(f"error_neuron reads v or u, not {read!r}")
+    what = "voltage" if read == "v" else "current"
+    hinge = (
+        [
+            ins("gt", "r3", "a3", 1, note="the labelled neuron"),
+            ins("max", "r2", "r1", 0),
+            ins("min", "r1", "r1", 0),
+            ins("sel", "r1", "r3", "r2", "r1", note="hinge: up below target, down above 0"),
+        ]
+        if margin
+        else []
+    )
     return NeuronProgram(
         name,
         (
             ins("gt", "r0", "a3", 0, note="decision window: target present"),
             ins("sub", "r1", "a3", 1, note="target level"),
-            ins("shr", "r2", "v", prediction_shift, note="prediction from the readout voltage"),
+            ins("shr", "r2", read, prediction_shift, note=f"prediction from the readout {what}"),
             ins("sub", "r1", "r1", "r2"),
             ins("clip", "r1", "r1", -error_limit, error_limit),
+            *hinge,
             ins("mul", "aux", "r1", "r0", note="delta = target - prediction, 0 outside"),
             ins("shr", "r1", "aux", own_shift),
             ins("add", "r1", "r1", OFFSET),

@@ -1,5 +1,10 @@
 """Networks with plastic synapses, as the chip runs them (Lava processes, one-to-one).
 
+A compiled network does not build one by hand: :func:`snn_deploy.learning.deploy.plastic_view`
+makes it from the ``QuantizedNetwork`` and its learning configuration (``compile --plastic``),
+so the compile flow, the emulator and the Lava bridge share one integer network; the demos
+write theirs directly.
+
 ``PlasticNetwork`` lists spike sources (Lava ``RingBuffer``), neuron populations (Lava's
 bit-accurate ``LIF``, or a three-factor LIF with a neuron program) and connections (``Dense``,
 or ``LearningDense`` when ``rule`` is set). Values are the integers handed to Lava. The

@@ -253,9 +253,74 @@ def render_markdown(r: dict, emulation: dict | None = None) -> str:
             for v in r["violations"]
         ]
         lines += [""]
+    if r.get("learning"):
+        lines += learning_markdown(r["learning"])
+    if r.get("learning_run"):
+        lines += learning_run_markdown(r["learning_run"])
     if r.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
     lines += ["## Stages", ""]
     lines += _table(["stage", "seconds"], [[k, f"{v:.3f}"] for k, v in r["stage_seconds"].items()])
     lines += ["Artifacts: " + ", ".join(f"`{a}`" for a in r["artifacts"]), ""]
     return "\n".join(lines)
+
+
+def learning_markdown(ln: dict) -> list[str]:
+    """The plastic layers of ``compile --plastic``: rule, products and what each reads, the
+    engine widths used and what a one-bit narrower engine would break."""
+    lines = ["## Learning (plastic layers)", ""]
+    lines += ["Engine widths used: " + ", ".join(f"{k} {v}" for k, v in ln["engine"].items()), ""]
+    for layer in ln["layers"]:
+        third = layer["third_factor"]
+        lines += [
+            f"### `{layer['projection']}` -> `{layer['population']}`: {layer['rule']} "
+            f"({layer['mode']})",
+            "",
+            f"Option: `{layer['option']}`; neuron program: {layer['neuron_program'] or 'none'}; "
+            + (f"third factor: {third['signal']} via {third['route']}" if third else "no third")
+            + ("" if third else " factor"),
+            "",
+        ]
+        lines += _table(
+            ["target", "product", "reads", "factor bits", "MAC shift"],
+            [
+                [
+                    p["target"],
+                    f"`{p['product']}`",
+                    "; ".join(p["reads"]),
+                    p["factor_bits"],
+                    p["mac_shift"],
+                ]
+                for p in layer["products"]
+            ],
+        )
+        lines += _table(
+            ["one bit narrower", "would break"],
+            [
+                [f"{n['key']} {n['width']} -> {n['narrower']}", "; ".join(n["breaks"]) or "nothing"]
+                for n in layer.get("narrower", [])
+            ],
+        )
+    return lines
+
+
+def learning_run_markdown(run: dict) -> list[str]:
+    lines = ["## Learning run (`snn-deploy learn`)", ""]
+    lines += [
+        f"Learned online from {run['samples_learned']} samples of {run['data']} "
+        f"({run['signal']}, {run['epochs']} epoch(s), engine {run['engine']}): test accuracy "
+        f"{run['accuracy_before']:.4f} -> {run['accuracy_after']:.4f} on {run['test_data']}.",
+        "",
+    ]
+    lines += _table(
+        ["samples learned", "test accuracy"],
+        [[c["samples"], f"{c['test_accuracy']:.4f}"] for c in run["curve"]],
+    )
+    if run.get("lava"):
+        lv = run["lava"]
+        lines += [
+            f"Lava agreed on every spike and weight of {lv['steps']} steps "
+            f"({lv['samples']} samples).",
+            "",
+        ]
+    return lines

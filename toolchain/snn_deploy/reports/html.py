@@ -321,9 +321,89 @@ def render_html(r: dict, emulation: dict | None = None) -> str:
         )
         + "</ul>"
     )
+    if r.get("learning"):
+        parts.append(_learning_html(r["learning"]))
+    if r.get("learning_run"):
+        parts.append(_learning_run_html(r["learning_run"]))
     if r.get("notes"):
         parts.append(
             "<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in r["notes"]) + "</ul>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _learning_html(ln: dict) -> str:
+    out = ["<h2>Learning (plastic layers)</h2>"]
+    out.append(
+        '<p class="note">engine widths used: '
+        + _esc(", ".join(f"{k} {v}" for k, v in ln["engine"].items()))
+        + "</p>"
+    )
+    for layer in ln["layers"]:
+        out.append(
+            f"<h3>{_esc(layer['projection'])} &rarr; {_esc(layer['population'])}: "
+            f"{_esc(layer['rule'])} ({_esc(layer['mode'])})</h3>"
+        )
+        out.append(
+            _table(
+                ["target", "product", "reads", "factor bits", "MAC shift"],
+                [
+                    [
+                        p["target"],
+                        p["product"],
+                        "; ".join(p["reads"]),
+                        p["factor_bits"],
+                        p["mac_shift"],
+                    ]
+                    for p in layer["products"]
+                ],
+            )
+        )
+        out.append(
+            _table(
+                ["one bit narrower", "would break"],
+                [
+                    [
+                        f"{n['key']} {n['width']} -> {n['narrower']}",
+                        "; ".join(n["breaks"]) or "nothing",
+                    ]
+                    for n in layer.get("narrower", [])
+                ],
+            )
+        )
+    return "\n".join(out)
+
+
+def line_plot(points: list[tuple[float, float]], x_label: str, y_label: str) -> str:
+    """A small inline SVG line plot of (x, y) points, y in 0..1."""
+    w, h, pad = 480, 200, 40
+    if not points:
+        return ""
+    xmax = max(p[0] for p in points) or 1
+    coords = [
+        (pad + (w - 2 * pad) * x / xmax, h - pad - (h - 2 * pad) * min(max(y, 0.0), 1.0))
+        for x, y in points
+    ]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2a6fb0"/>' for x, y in coords)
+    return (
+        f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">'
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#888"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#888"/>'
+        f'<polyline points="{path}" fill="none" stroke="#2a6fb0" stroke-width="2"/>{dots}'
+        f'<text x="{w / 2}" y="{h - 8}" font-size="11" text-anchor="middle">{_esc(x_label)}'
+        f" (0..{xmax:g})</text>"
+        f'<text x="4" y="{pad - 8}" font-size="11">{_esc(y_label)} (0..1)</text></svg>'
+    )
+
+
+def _learning_run_html(run: dict) -> str:
+    curve = [(c["samples"], c["test_accuracy"]) for c in run["curve"]]
+    return (
+        "<h2>Learning run</h2>"
+        f"<p>learned online from {run['samples_learned']} samples of {_esc(run['data'])} "
+        f"({_esc(run['signal'])}, {run['epochs']} epoch(s)): test accuracy "
+        f"{run['accuracy_before']:.4f} &rarr; {run['accuracy_after']:.4f}</p>"
+        + line_plot(curve, "samples learned", "test accuracy")
+    )

@@ -17,6 +17,7 @@ only one Loihi 2's LIF has; no bias; threshold 1.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from snn_deploy.data.digits import EncodingSpec, encode, load_digits_split
@@ -78,12 +80,15 @@ def train_digits(
     surrogate: str = DEFAULT_SURROGATE,
     surrogate_scale: float = DEFAULT_SCALE,
     log: Callable[[str], None] | None = None,
+    classes: tuple[int, ...] | None = None,
 ) -> dict:
     """Train a spiking MLP on digits, write its checkpoint to ``out_path``, return a summary.
 
     The summary holds ``float_test_accuracy``, ``train_accuracy``, ``epochs``, ``seconds``
     (training only), ``path``, ``hidden``, ``num_steps`` and ``seed``. ``log`` receives one
-    progress line per epoch (default: the module logger at INFO).
+    progress line per epoch (default: the module logger at INFO). ``classes`` trains (and
+    tests) on those digits only; the network keeps its ten outputs (continual learning adds the
+    others later, examples/continual_digits).
 
     ``seed`` fixes the weight initialisation and the batch order; the data split and encoding
     are fixed by :class:`EncodingSpec` and recorded in the checkpoint's ``"data"`` entry.
@@ -93,6 +98,15 @@ def train_digits(
     emit = log or logger.info
     spec = EncodingSpec(dataset="digits", encoding=encoding, num_steps=num_steps)
     split = load_digits_split(seed=spec.split_seed, test_fraction=spec.test_fraction)
+    if classes is not None:
+        keep_tr, keep_te = np.isin(split.y_train, classes), np.isin(split.y_test, classes)
+        split = dataclasses.replace(
+            split,
+            x_train=split.x_train[keep_tr],
+            y_train=split.y_train[keep_tr],
+            x_test=split.x_test[keep_te],
+            y_test=split.y_test[keep_te],
+        )
     x_train, x_test = encode(split.x_train, spec), encode(split.x_test, spec)
 
     with torch.random.fork_rng(devices=[]):
@@ -140,6 +154,7 @@ def train_digits(
         "lr": lr,
         "batch_size": batch_size,
         "count_scale": count_scale,
+        **({} if classes is None else {"classes": [int(c) for c in classes]}),
         "surrogate": surrogate,
         "surrogate_scale": surrogate_scale,
         "detach_reset": True,
