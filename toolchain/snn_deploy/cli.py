@@ -90,6 +90,10 @@ def _emulate(args) -> int:
         samples=args.samples,
         save=not args.no_save,
         readout=args.readout,
+        workers=args.workers,
+        cluster=args.cluster,
+        shards=args.shards,
+        progress=_bars(args),
     )
     print(summary.format())
     if args.json:
@@ -99,6 +103,13 @@ def _emulate(args) -> int:
         tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         tmp.replace(args.json)
     return 0
+
+
+def _bars(args) -> bool:
+    """Progress bars on stderr: only at a terminal, and not with --quiet."""
+    from snn_deploy.progress import wanted
+
+    return wanted(getattr(args, "quiet", False))
 
 
 def _check_json_path(path: str) -> None:
@@ -119,7 +130,20 @@ def _train(args) -> int:
     if args.dataset != "digits":
         raise SnnDeployError(f"unknown data set {args.dataset!r}; available: digits")
     kwargs = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    summary = api.train_digits(args.out, **kwargs)
+    if _bars(args):
+        from snn_deploy.progress import bar
+        from snn_deploy.train.recipes import train_digits
+
+        epochs = kwargs.get("epochs", train_digits.__kwdefaults__["epochs"])
+        with bar(epochs, "training", "epoch") as meter:
+
+            def log(line: str) -> None:
+                meter.update(1)
+                meter.set_postfix_str(line.split(": ", 1)[-1])
+
+            summary = api.train_digits(args.out, log=log, **kwargs)
+    else:
+        summary = api.train_digits(args.out, **kwargs)
     print(
         f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
         f"in {summary['seconds']:.1f} s; wrote {summary['path']}"
@@ -206,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
     ap.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (only drawn at a terminal)"
+    )
+    ap.add_argument(
         "--debug",
         action="store_true",
         help=f"let an internal error raise with its traceback (also: {DEBUG_ENV}=1)",
@@ -280,6 +307,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the class is read from the output layer (auto: spike count for a spiking "
         "output, mean voltage for a non-spiking readout); use the rule the model was trained with",
     )
+    e.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="shard the samples over a local Dask cluster of N processes (127.0.0.1)",
+    )
+    e.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="shard the samples over the workers of a running Dask scheduler",
+    )
+    e.add_argument(
+        "--shards",
+        type=int,
+        metavar="K",
+        help="number of sample shards (default: 4 per worker); results do not depend on it",
+    )
     e.add_argument("--json", help="also write the summary to this JSON file")
     e.add_argument(
         "--no-save",
@@ -332,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # also accepted after the command's name
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        command.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
     return ap
 
