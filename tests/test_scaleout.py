@@ -275,3 +275,28 @@ def test_cli_import_does_not_import_distributed():
     code = "import sys, snn_deploy.cli; print('distributed' in sys.modules, 'tqdm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_sweep_two_targets_three_widths_records_refusals_and_plots(artifact, tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    model = artifact.parent / "model.pt"
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(model), "--targets", "loihi2,fixedpoint", "--weight-bits", "8,4,2"]
+    assert main([*argv, "--samples", "64", "-o", str(out)]) == 0
+    result = json.loads((out / "sweep.json").read_text())
+    assert result["format"] == "snn-deploy/sweep"
+    got = [(v["target"], v["weight_bits"], v["status"]) for v in result["variants"]]
+    assert [g[:2] for g in got] == [(t, b) for t in ("loihi2", "fixedpoint") for b in (8, 4, 2)]
+    ok = [v for v in result["variants"] if v["status"] == "ok"]
+    refused = [v for v in result["variants"] if v["status"] == "refused"]
+    assert {v["target"] for v in ok} == {"loihi2"} and len(ok) == 3
+    assert all(0 <= v["int_accuracy"] <= 1 and v["cores_used"] >= 1 for v in ok)
+    assert len(refused) == 3 and all("--weight-bits" in v["reason"] for v in refused)
+    page = (out / "sweep.html").read_text()
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert [line.get("data-target") for line in lines] == ["loihi2"]
+    assert len(lines[0].get("points").split()) == 3
+    assert page.count("<tr>") == 7 and page.count("refused: ") == 3
+    assert "refused:" in capsys.readouterr().out

@@ -105,6 +105,47 @@ def _emulate(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from snn_deploy.scaleout.sweep import sweep
+
+    result = sweep(
+        args.model,
+        args.data,
+        args.out,
+        targets=_csv(args.targets, str, "--targets"),
+        weight_bits=_csv(args.weight_bits, int, "--weight-bits"),
+        percentiles=_csv(args.percentiles, float, "--percentiles"),
+        seeds=_csv(args.seeds, int, "--seeds"),
+        samples=args.samples,
+        workers=args.workers,
+        cluster=args.cluster,
+        progress=_bars(args),
+    )
+    for r in result["variants"]:
+        if r["status"] == "ok":
+            acc = r["int_accuracy"]
+            what = f"integer accuracy {100 * acc:.2f}%" if acc is not None else "no labels"
+            print(f"{r['name']:32} {what}, {r['cores_used']} core(s)")
+        else:
+            print(f"{r['name']:32} refused: {r['reason']}")
+    print(f"wrote {args.out}/sweep.json and {args.out}/sweep.html")
+    return 0
+
+
+def _csv(text: str | None, kind, option: str) -> list | None:
+    """A comma-separated option as a list of ``kind``; a bad item is a UsageError."""
+    from snn_deploy.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        return [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a comma-separated list of {kind.__name__}s"
+        ) from None
+
+
 def _bars(args) -> bool:
     """Progress bars on stderr: only at a terminal, and not with --quiet."""
     from snn_deploy.progress import wanted
@@ -331,6 +372,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not record the run in the folder (emulation.json, report plots)",
     )
     e.set_defaults(func=_emulate)
+
+    w = sub.add_parser("sweep", help="compile and emulate a model over a grid of variants")
+    w.add_argument("model")
+    w.add_argument("--data", default="digits", help="'digits' or an .npz file with x and y")
+    w.add_argument("--targets", default="loihi2", help="comma-separated profile names")
+    w.add_argument("--weight-bits", help="comma-separated weight widths (default: the widest)")
+    w.add_argument(
+        "--percentiles", help="comma-separated calibration percentiles (below 100: on --data)"
+    )
+    w.add_argument("--seeds", help="comma-separated seeds (recorded per variant)")
+    w.add_argument("--samples", type=int, help="emulate only the first N samples")
+    w.add_argument("--workers", type=int, metavar="N", help="one Dask task per variant, N local")
+    w.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the variants on a scheduler")
+    w.add_argument("-o", "--out", default="build/sweep", help="output folder")
+    w.set_defaults(func=_sweep)
 
     t = sub.add_parser("train", help="train an example network (writes a .pt checkpoint)")
     t.add_argument("dataset", choices=("digits",))
