@@ -300,3 +300,19 @@ def test_sweep_two_targets_three_widths_records_refusals_and_plots(artifact, tmp
     assert len(lines[0].get("points").split()) == 3
     assert page.count("<tr>") == 7 and page.count("refused: ") == 3
     assert "refused:" in capsys.readouterr().out
+
+
+def test_two_process_data_parallel_training_matches_one_process(tmp_path, capsys):
+    """torchrun with 2 gloo processes on 127.0.0.1, each taking half of every batch of 64: the
+    same global batch and learning rate, so the same accuracy as one process within noise."""
+    one = api.train_digits(tmp_path / "one.pt", epochs=3)
+    assert (
+        main(["train", "digits", "--nproc", "2", "--epochs", "3", "-o", str(tmp_path / "two.pt")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'two.pt'}" in out
+    two = float(out.split("float test accuracy ")[1].split("%")[0]) / 100
+    assert one["float_test_accuracy"] > 0.85 and two > 0.85
+    assert abs(two - one["float_test_accuracy"]) < 0.04
+    assert api.compile(tmp_path / "two.pt", "loihi2", tmp_path / "art2") is not None

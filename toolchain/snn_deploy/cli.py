@@ -171,7 +171,12 @@ def _train(args) -> int:
     if args.dataset != "digits":
         raise SnnDeployError(f"unknown data set {args.dataset!r}; available: digits")
     kwargs = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    if _bars(args):
+    if args.nproc is not None:
+        from snn_deploy.scaleout.ddp import launch
+
+        api._require_seed(args.seed)
+        summary = launch(args.out, args.nproc, **kwargs)
+    elif _bars(args):
         from snn_deploy.progress import bar
         from snn_deploy.train.recipes import train_digits
 
@@ -179,8 +184,9 @@ def _train(args) -> int:
         with bar(epochs, "training", "epoch") as meter:
 
             def log(line: str) -> None:
-                meter.update(1)
-                meter.set_postfix_str(line.split(": ", 1)[-1])
+                if line.startswith("epoch "):
+                    meter.update(1)
+                    meter.set_postfix_str(line.split(": ", 1)[-1])
 
             summary = api.train_digits(args.out, log=log, **kwargs)
     else:
@@ -393,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--out", default="model.pt")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel training on N local processes with torchrun (gloo, 127.0.0.1)",
+    )
     t.set_defaults(func=_train)
 
     q = sub.add_parser("qat", help="quantization-aware fine-tuning of a digits checkpoint")
