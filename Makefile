@@ -66,6 +66,7 @@ bench: venv lava-env
 	$(PY) benchmarks/fptt_memory.py
 	$(PY) benchmarks/map_1m_neurons.py
 	$(PY) benchmarks/plastic_engine.py
+	$(PY) benchmarks/emulate_workers.py
 
 lint: venv
 	$(PY) -m ruff check toolchain tests benchmarks examples

@@ -120,6 +120,11 @@ def emulate(
     save: bool = True,
     readout: str = "auto",
     engine: str = "compiled",
+    *,
+    workers: int | None = None,
+    cluster: str | None = None,
+    shards: int | None = None,
+    progress: bool = False,
 ) -> EmulationSummary:
     """Run a compiled model on data in the float reference and bit-accurately as integers.
 
@@ -129,13 +134,28 @@ def emulate(
     re-rendered with its activity plots. ``readout`` picks how the class is read from the output
     layer (:data:`snn_deploy.emulation.READOUTS`). ``engine``: the emulator's ``compiled``
     kernels (default) or its numpy ``reference`` kernels (identical results).
+
+    ``workers`` (a local Dask cluster of that many processes) or ``cluster`` (a scheduler's
+    ``tcp://HOST:PORT``) run the samples in ``shards`` (default: 4 per worker) on Dask
+    (:mod:`snn_deploy.scaleout`); the results are the same as in one process, bit for bit.
+    ``progress`` draws a bar on stderr when it is a terminal.
     """
     manifest, profile, net, qnet = load_artifacts(folder)
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     mapping = json.loads((Path(folder) / "mapping.json").read_text())
-    summary = compare(
-        net, qnet, profile, inputs, labels, desc, backend, mapping, readout, engine=engine
-    )
+    if workers is None and cluster is None and shards is None and not progress:
+        summary = compare(
+            net, qnet, profile, inputs, labels, desc, backend, mapping, readout, engine=engine
+        )
+    else:
+        from snn_deploy.scaleout.run import emulate_sharded
+
+        summary = emulate_sharded(
+            folder, data, samples, (net, qnet, profile, inputs, labels, desc),
+            backend=backend, mapping=mapping, readout=readout, workers=workers,
+            cluster=cluster, shards=shards, progress=progress,
+            emulator_options={"engine": engine},
+        )  # fmt: skip
     if save:
         folder = Path(folder)
         write_json_atomic(folder / "emulation.json", summary.record())

@@ -140,6 +140,10 @@ def _emulate(args) -> int:
         save=not args.no_save,
         readout=args.readout,
         engine=args.engine,
+        workers=args.workers,
+        cluster=args.cluster,
+        shards=args.shards,
+        progress=_bars(args),
     )
     print(summary.format())
     if args.json:
@@ -149,6 +153,54 @@ def _emulate(args) -> int:
         tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         tmp.replace(args.json)
     return 0
+
+
+def _sweep(args) -> int:
+    from snn_deploy.scaleout.sweep import sweep
+
+    result = sweep(
+        args.model,
+        args.data,
+        args.out,
+        targets=_csv(args.targets, str, "--targets"),
+        weight_bits=_csv(args.weight_bits, int, "--weight-bits"),
+        percentiles=_csv(args.percentiles, float, "--percentiles"),
+        seeds=_csv(args.seeds, int, "--seeds"),
+        samples=args.samples,
+        workers=args.workers,
+        cluster=args.cluster,
+        progress=_bars(args),
+    )
+    for r in result["variants"]:
+        if r["status"] == "ok":
+            acc = r["int_accuracy"]
+            what = f"integer accuracy {100 * acc:.2f}%" if acc is not None else "no labels"
+            print(f"{r['name']:32} {what}, {r['cores_used']} core(s)")
+        else:
+            print(f"{r['name']:32} refused: {r['reason']}")
+    print(f"wrote {args.out}/sweep.json and {args.out}/sweep.html")
+    return 0
+
+
+def _csv(text: str | None, kind, option: str) -> list | None:
+    """A comma-separated option as a list of ``kind``; a bad item is a UsageError."""
+    from snn_deploy.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        return [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a comma-separated list of {kind.__name__}s"
+        ) from None
+
+
+def _bars(args) -> bool:
+    """Progress bars on stderr: only at a terminal, and not with --quiet."""
+    from snn_deploy.progress import wanted
+
+    return wanted(getattr(args, "quiet", False))
 
 
 def _check_json_path(path: str) -> None:
@@ -169,7 +221,26 @@ def _train(args) -> int:
     if args.dataset != "digits":
         raise SnnDeployError(f"unknown data set {args.dataset!r}; available: digits")
     kwargs = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    summary = api.train_digits(args.out, **kwargs)
+    if args.nproc is not None:
+        from snn_deploy.scaleout.ddp import launch
+
+        api._require_seed(args.seed)
+        summary = launch(args.out, args.nproc, **kwargs)
+    elif _bars(args):
+        from snn_deploy.progress import bar
+        from snn_deploy.train.recipes import train_digits
+
+        epochs = kwargs.get("epochs", train_digits.__kwdefaults__["epochs"])
+        with bar(epochs, "training", "epoch") as meter:
+
+            def log(line: str) -> None:
+                if line.startswith("epoch "):
+                    meter.update(1)
+                    meter.set_postfix_str(line.split(": ", 1)[-1])
+
+            summary = api.train_digits(args.out, log=log, **kwargs)
+    else:
+        summary = api.train_digits(args.out, **kwargs)
     print(
         f"trained on digits: float test accuracy {100 * summary['float_test_accuracy']:.2f}% "
         f"in {summary['seconds']:.1f} s; wrote {summary['path']}"
@@ -272,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bit-accurately.",
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    ap.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (only drawn at a terminal)"
+    )
     ap.add_argument(
         "--debug",
         action="store_true",
@@ -393,6 +467,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the class is read from the output layer (auto: spike count for a spiking "
         "output, mean voltage for a non-spiking readout); use the rule the model was trained with",
     )
+    e.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="shard the samples over a local Dask cluster of N processes (127.0.0.1)",
+    )
+    e.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="shard the samples over the workers of a running Dask scheduler",
+    )
+    e.add_argument(
+        "--shards",
+        type=int,
+        metavar="K",
+        help="number of sample shards (default: 4 per worker); results do not depend on it",
+    )
     e.add_argument("--json", help="also write the summary to this JSON file")
     e.add_argument(
         "--no-save",
@@ -401,11 +492,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=_emulate)
 
+    w = sub.add_parser("sweep", help="compile and emulate a model over a grid of variants")
+    w.add_argument("model")
+    w.add_argument("--data", default="digits", help="'digits' or an .npz file with x and y")
+    w.add_argument("--targets", default="loihi2", help="comma-separated profile names")
+    w.add_argument("--weight-bits", help="comma-separated weight widths (default: the widest)")
+    w.add_argument(
+        "--percentiles", help="comma-separated calibration percentiles (below 100: on --data)"
+    )
+    w.add_argument("--seeds", help="comma-separated seeds (recorded per variant)")
+    w.add_argument("--samples", type=int, help="emulate only the first N samples")
+    w.add_argument("--workers", type=int, metavar="N", help="one Dask task per variant, N local")
+    w.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the variants on a scheduler")
+    w.add_argument("-o", "--out", default="build/sweep", help="output folder")
+    w.set_defaults(func=_sweep)
+
     t = sub.add_parser("train", help="train an example network (writes a .pt checkpoint)")
     t.add_argument("dataset", choices=("digits",))
     t.add_argument("-o", "--out", default="model.pt")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel training on N local processes with torchrun (gloo, 127.0.0.1)",
+    )
     t.set_defaults(func=_train)
 
     q = sub.add_parser("qat", help="quantization-aware fine-tuning of a digits checkpoint")
@@ -453,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # also accepted after the command's name
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        command.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
     return ap
 

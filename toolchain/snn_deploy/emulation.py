@@ -18,6 +18,7 @@ from snn_deploy.ir.timing import ChipTiming
 from snn_deploy.reports.activity import estimate, measure, raster
 
 LAVA_CHUNK = 60  # samples per Lava run: one block-diagonal network of this many copies
+FLOAT_BLOCK = 32  # samples per float64 reference run (see run_pair)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def compare(
     mapping: dict | None = None,
     readout: str = "auto",
     engine: str = "compiled",
+    runner=None,
 ) -> EmulationSummary:
     """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them; with the
     ``mapping`` (``mapping.json``), the activity includes inter-core traffic.
@@ -126,10 +128,9 @@ def compare(
     readout; ``auto`` is ``count`` for a spiking output and ``mean_voltage`` otherwise. Use the
     rule the model was trained with (``fit(..., readout="last_membrane")``: ``last_voltage``).
     ``engine`` picks the emulator's kernels: ``compiled`` or the numpy ``reference``.
+    ``runner(samples, chip_steps) -> (float result, integer result, seconds)`` replaces the
+    in-process :func:`run_pair` (``snn_deploy.scaleout`` runs it on shards of the samples).
     """
-    from snn_deploy.backends.emulator import run
-    from snn_deploy.ir.simulate import simulate
-
     if backend not in ("emulator", "lava"):
         raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
     if readout not in READOUTS:
@@ -137,21 +138,11 @@ def compare(
             f"unknown readout {readout!r}", hint=f"use --readout {'|'.join(READOUTS)}"
         )
     n, steps = next(iter(inputs.values())).shape[:2]
-    shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
-    timing = ChipTiming(
-        MappingProxyType(shifts),
-        MappingProxyType({p.name: p.delay_steps for p in qnet.projections}),
-        (),
-    )
     chip_steps = steps + max(p.shift_steps for p in qnet.populations)
-    readouts = tuple(p.name for p in qnet.populations if not p.spiking)
-    seconds = {}
-    t0 = time.perf_counter()
-    ref = simulate(net, inputs, timing=timing, num_steps=chip_steps, record_voltage=readouts)
-    seconds["float reference"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    emu = run(qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts, engine=engine)
-    seconds["emulator"] = time.perf_counter() - t0
+    if runner is None:
+        ref, emu, seconds = run_pair(net, qnet, profile, inputs, chip_steps, engine=engine)
+    else:
+        ref, emu, seconds = runner(n, chip_steps)
     result, verification, notes = emu, "", []
     if backend == "lava":
         from snn_deploy.backends.lava.bridge import LavaJob, run_lava
@@ -233,6 +224,60 @@ def compare(
         estimates=estimate(activity, profile),
         raster=ras,
     )
+
+
+def run_pair(net, qnet, profile, inputs: dict, chip_steps: int, **emulator_options):
+    """The float reference and the integer emulator on ``inputs`` in chip time:
+    ``(SimResult, EmulationResult, seconds)``; ``emulator_options`` go to the emulator's ``run``.
+
+    A sample's integer result depends on that sample only. A float64 matrix product's rows do
+    not: BLAS picks its kernels (and so the order of the sums) by the number of rows; with
+    float64 weights, half of the voltages of 7 digits computed in a batch of 7 differed in the
+    last bits from the same samples in a batch of 360 (scipy-openblas 0.3.31, Haswell kernels;
+    ``tests/test_scaleout.py``). The float reference therefore always runs
+    in blocks of :data:`FLOAT_BLOCK` samples from the first of ``inputs``, with one BLAS thread,
+    so that sharding at multiples of the block (``snn_deploy.scaleout``) gives the same floats
+    as one run on one machine."""
+    from snn_deploy.backends.emulator import run
+
+    shifts = {p.name: p.shift_steps for p in (*qnet.inputs, *qnet.populations)}
+    timing = ChipTiming(
+        MappingProxyType(shifts),
+        MappingProxyType({p.name: p.delay_steps for p in qnet.projections}),
+        (),
+    )
+    readouts = tuple(p.name for p in qnet.populations if not p.spiking)
+    seconds = {}
+    t0 = time.perf_counter()
+    ref = _simulate_blocks(net, inputs, timing, chip_steps, readouts)
+    seconds["float reference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emu = run(
+        qnet, profile.numerics, inputs, chip_steps, record_voltage=readouts, **emulator_options
+    )
+    seconds["emulator"] = time.perf_counter() - t0
+    return ref, emu, seconds
+
+
+def _simulate_blocks(net, inputs: dict, timing, chip_steps: int, readouts: tuple):
+    """``simulate`` on blocks of :data:`FLOAT_BLOCK` samples (one BLAS thread), joined."""
+    from threadpoolctl import threadpool_limits
+
+    from snn_deploy.ir.simulate import SimResult, simulate
+
+    n = next(iter(inputs.values())).shape[0]
+    parts = []
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, n, FLOAT_BLOCK):
+            block = {k: v[start : start + FLOAT_BLOCK] for k, v in inputs.items()}
+            parts.append(
+                simulate(net, block, timing=timing, num_steps=chip_steps, record_voltage=readouts)
+            )
+    if len(parts) == 1:
+        return parts[0]
+    spikes = {k: np.concatenate([p.spikes[k] for p in parts]) for k in parts[0].spikes}
+    voltage = {k: np.concatenate([p.voltage[k] for p in parts]) for k in parts[0].voltage}
+    return SimResult(spikes=spikes, voltage=voltage, num_steps=parts[0].num_steps)
 
 
 def _concat(parts):

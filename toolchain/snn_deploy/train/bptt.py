@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from snn_deploy.errors import ModelError
@@ -58,8 +59,15 @@ def train_bptt(
     y_val=None,
     count_scale: float = 1.0,
     on_epoch: Callable[[dict], None] | None = None,
+    data_parallel: bool = False,
 ) -> list[dict]:
     """Train ``model`` in place with Adam on the count cross-entropy (module docstring).
+
+    ``data_parallel`` (under torchrun, with ``torch.distributed`` initialised): every rank draws
+    the same batch order and takes its share ``idx[rank::world]`` of every batch of
+    ``batch_size``; the gradients of the losses of its samples, divided by the whole batch's
+    size, are summed over the ranks, so each step is the step of one process on the whole batch
+    with the same ``lr`` (up to the order of float sums). Loss and accuracy are summed too.
 
     Returns one record per epoch: ``epoch``, ``loss`` (mean over samples), ``train_accuracy``
     (on the batches as they were trained), ``val_accuracy`` (``None`` without validation data)
@@ -79,6 +87,7 @@ def train_bptt(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     history = []
+    rank, world = (dist.get_rank(), dist.get_world_size()) if data_parallel else (0, 1)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -86,13 +95,23 @@ def train_bptt(
         total_loss, correct = 0.0, 0
         for first in range(0, n, batch_size):
             idx = order[first : first + batch_size]
-            counts = model(xt[:, idx]).sum(dim=0)
-            loss = loss_fn(count_scale * counts, yt[idx])
+            mine = idx[rank::world]
+            counts = model(xt[:, mine]).sum(dim=0)
+            loss = loss_fn(count_scale * counts, yt[mine])
             optimizer.zero_grad(set_to_none=True)
             (loss / len(idx)).backward()
+            if data_parallel:
+                for p in model.parameters():
+                    if p.grad is None:  # every rank reduces the same tensors
+                        p.grad = torch.zeros_like(p)
+                    dist.all_reduce(p.grad)
             optimizer.step()
             total_loss += loss.item()
-            correct += int((counts.argmax(dim=1) == yt[idx]).sum())
+            correct += int((counts.argmax(dim=1) == yt[mine]).sum())
+        if data_parallel:
+            sums = torch.tensor([total_loss, float(correct)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total_loss, correct = float(sums[0]), int(sums[1])
         val = evaluate(model, x_val, y_val)[0] if x_val is not None else None
         log_epoch(history, epoch, epochs, total_loss, correct, n, val, start, on_epoch)
     return history

@@ -81,8 +81,12 @@ def train_digits(
     surrogate_scale: float = DEFAULT_SCALE,
     log: Callable[[str], None] | None = None,
     classes: tuple[int, ...] | None = None,
+    data_parallel: bool = False,
 ) -> dict:
     """Train a spiking MLP on digits, write its checkpoint to ``out_path``, return a summary.
+
+    ``data_parallel``: one rank of a torchrun job (:mod:`snn_deploy.scaleout.ddp`); the batches
+    are shared among the ranks (``train_bptt``) and only rank 0 writes the checkpoint.
 
     The summary holds ``float_test_accuracy``, ``train_accuracy``, ``epochs``, ``seconds``
     (training only), ``path``, ``hidden``, ``num_steps`` and ``seed``. ``log`` receives one
@@ -138,6 +142,7 @@ def train_digits(
         seed=seed,
         count_scale=count_scale,
         on_epoch=report,
+        data_parallel=data_parallel,
     )
     seconds = time.perf_counter() - start
     test_accuracy, _ = evaluate(model, x_test, split.y_test)
@@ -169,13 +174,14 @@ def train_digits(
         calibration=calibration,
         training=training,
     )
-    path = save_checkpoint_atomic(ckpt, out_path)
+    write = not data_parallel or torch.distributed.get_rank() == 0
+    path = save_checkpoint_atomic(ckpt, out_path) if write else None
     return {
         "float_test_accuracy": test_accuracy,
         "train_accuracy": train_accuracy,
         "epochs": epochs,
         "seconds": seconds,
-        "path": str(path),
+        "path": str(path) if path else None,
         "hidden": hidden,
         "num_steps": num_steps,
         "seed": seed,
