@@ -121,6 +121,8 @@ class _LIFSequence(torch.autograd.Function):
                 v.add_(cfg.v_reset * s)
             s_prev = s
         final_i = torch.zeros_like(v) if i is None else i
+        # Gradients of the outputs nobody differentiates stay None, not tensors of zeros.
+        ctx.set_materialize_grads(False)
         ctx.cfg = cfg
         ctx.has = (rec_weight is not None, bias is not None, alpha is not None)
         ctx.save_for_backward(vpre, spikes, rec_weight, alpha, beta, threshold, s0)
@@ -249,6 +251,7 @@ class _LeakyIntegratorSequence(torch.autograd.Function):
             if bias is not None:
                 o.add_(bias)
             v = o
+        ctx.set_materialize_grads(False)
         ctx.has_alpha = alpha is not None
         ctx.save_for_backward(alpha, beta)
         final_i = torch.zeros_like(v0) if i is None else i
@@ -258,6 +261,8 @@ class _LeakyIntegratorSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_out, _gi, _gv):
+        if g_out is None:
+            return None, None, None, None, None, None
         alpha, beta = ctx.saved_tensors
         g_v = g_out.clone(memory_format=torch.contiguous_format)
         rows = g_v.unbind(0)
