@@ -55,7 +55,7 @@ from snn_deploy.train.surrogate import SMOOTH_RELAXATION, spike_forward, surroga
 EVENT_DENSITY_LIMIT = 0.15
 EVENT_MIN_FEATURES = 128
 #: timed calls of each input projection when :func:`project_input` chooses (after one warm-up)
-CHOICE_REPEATS = 3
+CHOICE_REPEATS = 5
 
 
 @dataclass(frozen=True)
