@@ -377,9 +377,7 @@ def projection_choices() -> dict[tuple, ProjectionChoice]:
     return dict(_CHOICES)
 
 
-def project_input(
-    x: torch.Tensor, weight: torch.Tensor, mode: str | bool = "auto"
-) -> torch.Tensor:
+def project_input(x: torch.Tensor, weight: torch.Tensor, mode: str | bool = "auto") -> torch.Tensor:
     """``x @ weight.T`` for ``x`` ``[..., F]``, by the dense product or from the events
     (:func:`project_events`). ``mode``: ``False`` dense; ``True`` from the events wherever
     :func:`project_events` accepts the input; ``"auto"`` from the events only where the input is
