@@ -5,7 +5,9 @@ fast-sigmoid surrogate of slope 25, beta = 0.9, threshold 1, reset by subtractio
 input spikes, loss = cross-entropy of the output spike counts: the setup of
 ../shared/reference/training.md section 4.3/4.5 (whose snnTorch and plain-PyTorch variants are
 reproduced here). Every implementation is timed in the same process, in interleaved rounds, and
-the script prints the median per implementation and the ratio snnTorch / snn-deploy.
+the script prints the median per implementation, the ratio snnTorch / snn-deploy, which input
+projection snn-deploy chose, and the CPU capability PyTorch dispatches to (set
+``ATEN_CPU_CAPABILITY=avx2`` or ``default`` to measure what another x86-64 CPU would get).
 
     python benchmarks/train_vs_snntorch.py [--T 100] [--iters 20] [--rounds 3] [--threads 2]
 
@@ -13,8 +15,10 @@ Implementations:
   snntorch_loop      snnTorch Leaky, tutorial loop (Linear per step on x[t])  <- the reference
   snntorch_hoisted   snnTorch Leaky, Linear over all T, then unbind
   torch_ref          plain PyTorch: Linear over all T, LIF loop over unbind, autograd
-  snn_deploy         snn_deploy.train LIF layers (fused kernel, event-driven input projection)
-  snn_deploy_dense   the same with the dense input projection (event_input=False)
+  snn_deploy         snn_deploy.train LIF layers (fused kernel; input projection chosen at run
+                     time, event_input="auto": the faster of the two on this CPU, measured once)
+  snn_deploy_events  the same with the event-driven input projection forced (event_input=True)
+  snn_deploy_dense   the same with the dense input projection forced (event_input=False)
   snn_deploy_autograd  the same layers, plain autograd step loop (impl="autograd")
 
 The networks differ only where the libraries do: snnTorch's ``Leaky`` applies the subtractive
@@ -124,6 +128,7 @@ BUILDERS = {
     "snntorch_hoisted": lambda: make_snntorch(hoist=True),
     "torch_ref": TorchRef,
     "snn_deploy": make_snn_deploy,
+    "snn_deploy_events": lambda: make_snn_deploy(event_input=True),
     "snn_deploy_dense": lambda: make_snn_deploy(event_input=False),
     "snn_deploy_autograd": lambda: make_snn_deploy(impl="autograd", event_input=False),
 }
@@ -143,6 +148,31 @@ def time_impl(model: nn.Module, x, y, iters: int, warmup: int) -> list[float]:
         step()
         times.append((time.perf_counter() - t0) * 1e3)
     return times
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def chosen_projection() -> str:
+    """Which input projection ``event_input="auto"`` chose for the 700-input layer in training."""
+    from snn_deploy.train.kernels import projection_choices
+
+    for key, choice in projection_choices().items():
+        if key[1:3] == (N_IN, N_HID) and key[-1]:
+            return (
+                f"snn_deploy (event_input='auto') chose the {choice.kernel} input projection "
+                f"(one-off measurement: events {choice.events_ms:.1f} ms, dense "
+                f"{choice.dense_ms:.1f} ms, forward + weight gradient)"
+            )
+    return "snn_deploy (event_input='auto') measured no choice: the input is not sparse enough"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.get_num_threads()} threads, Python {platform.python_version()}, "
         f"load {os.getloadavg()[0]:.2f}"
     )
+    print(
+        f"CPU: {cpu_name()}, {os.cpu_count()} logical cores; PyTorch CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()} "
+        f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '<unset>')})"
+    )
     medians: dict[str, list[float]] = {n: [] for n in impls}
     best: dict[str, float] = {n: float("inf") for n in impls}
     for r in range(a.rounds):
@@ -197,12 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:<22}{summary[n]:>23.1f} ms{best[n]:>14.1f} ms")
     if "snntorch_loop" in summary and "snn_deploy" in summary:
         print()
+        print(chosen_projection())
         print(
             f"speed-up of snn-deploy over snnTorch (tutorial loop): "
             f"{summary['snntorch_loop'] / summary['snn_deploy']:.2f}x "
             f"({summary['snntorch_loop']:.1f} ms / {summary['snn_deploy']:.1f} ms)"
         )
-        for other in ("snntorch_hoisted", "torch_ref", "snn_deploy_dense"):
+        for other in ("snntorch_hoisted", "torch_ref", "snn_deploy_events", "snn_deploy_dense"):
             if other in summary:
                 print(
                     f"{other} / snn_deploy: {summary[other] / summary['snn_deploy']:.2f}x "

@@ -1,7 +1,8 @@
 """Acceptance bars of the training issue that fit in the suite, measured on real training runs.
 
 - static digits: the recipe behind ``snn-deploy train digits`` reaches at least 97 % float test
-  accuracy on the 360 held-out digits;
+  accuracy on the 360 held-out digits (mean of three seeds: one seed's network depends on the
+  CPU);
 - sequential digits, pixel by pixel (T = 64): FPTT against BPTT with the same network, the same
   initial weights and the same batches. The full comparison (``examples/sequential_digits``,
   numbers in docs/training.md) takes minutes; here a smaller network trains for fewer epochs.
@@ -26,8 +27,19 @@ def one_thread():
 
 
 def test_static_digits_reach_97_percent(tmp_path, one_thread):
-    summary = train_digits(tmp_path / "digits.pt", log=lambda line: None)
-    assert summary["float_test_accuracy"] >= 0.97, summary
+    """The bar is on the recipe, not on the network one seed trains: that network follows the
+    kernels PyTorch dispatches for the CPU's instruction set and the thread count (seed 0, one
+    thread: 97.78 % with ATEN_CPU_CAPABILITY=avx2, 97.22 % with default). Seeds 0, 1, 2, one
+    thread, measured: avx2 97.78 / 98.06 / 97.78 % (mean 97.87 %), default 97.22 / 98.06 /
+    98.06 % (mean 97.78 %)."""
+    acc = [
+        train_digits(tmp_path / f"digits{seed}.pt", seed=seed, log=lambda line: None)[
+            "float_test_accuracy"
+        ]
+        for seed in range(3)
+    ]
+    assert sum(acc) / len(acc) >= 0.97, acc
+    assert min(acc) >= 0.96, acc
 
 
 def test_fptt_keeps_up_with_bptt_on_pixel_by_pixel_digits(one_thread):

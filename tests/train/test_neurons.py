@@ -11,7 +11,8 @@ import torch
 from train_reference import layer_params, numpy_layer, random_spikes
 
 from snn_deploy.errors import ModelError
-from snn_deploy.train.kernels import project_events
+from snn_deploy.train import kernels
+from snn_deploy.train.kernels import project_events, project_input
 from snn_deploy.train.neurons import ALIF, IF, LI, LIF, LTC, CubaLIF
 
 T, B, N_IN, N_OUT = 30, 4, 6, 5
@@ -219,6 +220,51 @@ def test_event_projection_declines_when_it_does_not_pay():
     assert project_events(torch.zeros(3, 2, 20), torch.randn(4, 20)) is None
     empty = project_events(torch.zeros(3, 2, 200), w)
     assert empty is not None and torch.equal(empty, torch.zeros(3, 2, 32))
+
+
+def test_input_projection_is_chosen_by_a_measurement_made_once_per_kind_of_input(monkeypatch):
+    """``"auto"`` times both kernels on the first wide sparse input of a kind and reuses the
+    decision; narrow or dense inputs are never timed (the events cannot pay there)."""
+    monkeypatch.setattr(kernels, "_CHOICES", {})
+    calls = []
+    measure = kernels._measure_projections
+
+    def counted(x, weight, need_grad):
+        choice = measure(x, weight, need_grad)
+        calls.append(choice)
+        return choice
+
+    monkeypatch.setattr(kernels, "_measure_projections", counted)
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(16, 300, dtype=torch.float64, generator=g, requires_grad=True)
+    x = (torch.rand(9, 4, 300, generator=g, dtype=torch.float64) < 0.05).double()
+    for _ in range(2):
+        out = project_input(x, w)
+        torch.testing.assert_close(out, x @ w.t(), rtol=1e-12, atol=1e-12)
+    assert len(calls) == 1 and calls[0].kernel in ("events", "dense")
+    assert calls[0].events_ms > 0 and calls[0].dense_ms > 0
+    assert calls[0].kernel == ("events" if calls[0].events_ms < calls[0].dense_ms else "dense")
+    ((key, choice),) = kernels.projection_choices().items()
+    assert choice == calls[0] and key[1:3] == (300, 16) and key[-1] is True
+    with torch.no_grad():  # forward only is another kind of input: measured on its own
+        project_input(x, w)
+    assert len(calls) == 2 and len(kernels.projection_choices()) == 2
+    project_input(torch.ones(9, 4, 300, dtype=torch.float64), w)
+    project_input(x[..., :100], w[:, :100])
+    assert len(calls) == 2
+
+
+def test_input_projection_modes_force_a_kernel(monkeypatch):
+    monkeypatch.setattr(kernels, "_CHOICES", {})
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(8, 20, dtype=torch.float64, generator=g)
+    x = (torch.rand(5, 3, 20, generator=g, dtype=torch.float64) < 0.5).double()
+    assert torch.equal(project_input(x, w, False), torch.nn.functional.linear(x, w))
+    events = project_input(x, w, True)  # narrow and dense: "auto" would not even try
+    torch.testing.assert_close(events, x @ w.t(), rtol=1e-12, atol=1e-12)
+    assert kernels.projection_choices() == {}
+    with pytest.raises(ModelError, match="event_input must be 'auto', True or False, got 'yes'"):
+        LIF(3, 4, event_input="yes")
 
 
 def test_construction_errors():

@@ -35,11 +35,16 @@ implementation instead.
 
 :func:`project_events` is the input projection ``x W^T`` computed from the non-zero entries of
 an input that needs no gradient (spikes): forward and weight gradient cost in proportion to the
-number of events, as on an event-driven chip.
+number of events, as on an event-driven chip. Whether that beats the dense product depends on the
+CPU (the instruction set PyTorch dispatches to, ``ATEN_CPU_CAPABILITY``, and the BLAS), not only
+on the input: :func:`project_input` measures both once per process for each kind of input (size,
+density, threads) and uses the faster one (:func:`projection_choices` lists the decisions).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -49,6 +54,8 @@ from snn_deploy.train.surrogate import SMOOTH_RELAXATION, spike_forward, surroga
 
 EVENT_DENSITY_LIMIT = 0.15
 EVENT_MIN_FEATURES = 128
+#: timed calls of each input projection when :func:`project_input` chooses (after one warm-up)
+CHOICE_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,8 @@ class _LIFSequence(torch.autograd.Function):
                 v.add_(cfg.v_reset * s)
             s_prev = s
         final_i = torch.zeros_like(v) if i is None else i
+        # Gradients of the outputs nobody differentiates stay None, not tensors of zeros.
+        ctx.set_materialize_grads(False)
         ctx.cfg = cfg
         ctx.has = (rec_weight is not None, bias is not None, alpha is not None)
         ctx.save_for_backward(vpre, spikes, rec_weight, alpha, beta, threshold, s0)
@@ -242,6 +251,7 @@ class _LeakyIntegratorSequence(torch.autograd.Function):
             if bias is not None:
                 o.add_(bias)
             v = o
+        ctx.set_materialize_grads(False)
         ctx.has_alpha = alpha is not None
         ctx.save_for_backward(alpha, beta)
         final_i = torch.zeros_like(v0) if i is None else i
@@ -251,6 +261,8 @@ class _LeakyIntegratorSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_out, _gi, _gv):
+        if g_out is None:
+            return None, None, None, None, None, None
         alpha, beta = ctx.saved_tensors
         g_v = g_out.clone(memory_format=torch.contiguous_format)
         rows = g_v.unbind(0)
@@ -315,27 +327,26 @@ def _offsets(sorted_ids: torch.Tensor, n: int) -> torch.Tensor:
     return offsets
 
 
-def project_events(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+def project_events(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    density_limit: float = EVENT_DENSITY_LIMIT,
+    min_features: int = EVENT_MIN_FEATURES,
+) -> torch.Tensor | None:
     """``x @ weight.T`` computed from the events (non-zero entries) of ``x`` ``[..., F]``, or
-    ``None`` when that does not pay: ``x`` needs a gradient, is not a CPU tensor, has fewer than
-    ``EVENT_MIN_FEATURES`` features, or more than ``EVENT_DENSITY_LIMIT`` of it is non-zero."""
-    if (
-        x.requires_grad
-        or x.device.type != "cpu"
-        or weight.device.type != "cpu"
-        or x.shape[-1] < EVENT_MIN_FEATURES
-        or x.dtype != weight.dtype
-        or x.numel() == 0
-    ):
+    ``None`` when that cannot work or cannot pay: ``x`` needs a gradient, is not a CPU tensor,
+    has fewer than ``min_features`` features, or more than ``density_limit`` of it is non-zero.
+    Whether it pays on this CPU is :func:`project_input`'s question."""
+    if not _events_apply(x, weight) or x.shape[-1] < min_features:
         return None
     x2d = x.reshape(-1, x.shape[-1])
-    sample = x2d[:: max(1, x2d.shape[0] // 256)]
-    if int(torch.count_nonzero(sample)) > 2 * EVENT_DENSITY_LIMIT * sample.numel():
+    if _sampled_density(x) > 2 * density_limit:
         return None
     # Integer view: same zero test, and torch.nonzero is faster on integers than on floats.
     ints = {torch.float32: torch.int32, torch.float64: torch.int64}.get(x2d.dtype)
     nz = torch.nonzero(x2d.view(ints) if ints is not None else x2d)
-    if nz.shape[0] > EVENT_DENSITY_LIMIT * x2d.numel():
+    if nz.shape[0] > density_limit * x2d.numel():
         return None
     rows, cols = (t.contiguous() for t in nz.unbind(1))
     vals = x2d[rows, cols]
@@ -343,3 +354,117 @@ def project_events(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None
         vals = None
     out = _EventProjection.apply(weight, rows, cols, vals, x2d.shape[0])
     return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+@dataclass(frozen=True)
+class ProjectionChoice:
+    """The input projection :func:`project_input` uses for one kind of input, and why: the best
+    of ``CHOICE_REPEATS`` timed calls (forward, plus the weight gradient where one is needed) of
+    each kernel, in milliseconds."""
+
+    kernel: str  # "events" or "dense"
+    events_ms: float
+    dense_ms: float
+
+
+_CHOICES: dict[tuple, ProjectionChoice] = {}
+
+
+def projection_choices() -> dict[tuple, ProjectionChoice]:
+    """The choices made so far in this process, by key ``(rows bucket, features, outputs, dtype,
+    density bucket, threads, weight gradient)``; the buckets are powers of 2 (rows) and half
+    octaves (density)."""
+    return dict(_CHOICES)
+
+
+def project_input(x: torch.Tensor, weight: torch.Tensor, mode: str | bool = "auto") -> torch.Tensor:
+    """``x @ weight.T`` for ``x`` ``[..., F]``, by the dense product or from the events
+    (:func:`project_events`). ``mode``: ``False`` dense; ``True`` from the events wherever
+    :func:`project_events` accepts the input; ``"auto"`` from the events only where the input is
+    sparse and wide enough for that to possibly pay (``EVENT_DENSITY_LIMIT``,
+    ``EVENT_MIN_FEATURES``) and a one-off measurement on this input found it faster than the
+    dense product (cached per process: :func:`projection_choices`)."""
+    if mode is False:
+        return F.linear(x, weight)
+    if mode is True:
+        out = project_events(x, weight, density_limit=1.0, min_features=1)
+        return F.linear(x, weight) if out is None else out
+    density = _sampled_density(x)
+    if not _events_may_pay(x, weight, density):
+        return F.linear(x, weight)
+    need_grad = torch.is_grad_enabled() and weight.requires_grad
+    rows = x.numel() // x.shape[-1]
+    key = (
+        rows.bit_length(),
+        x.shape[-1],
+        weight.shape[0],
+        x.dtype,
+        math.floor(2 * math.log2(max(density, 1e-6))),
+        torch.get_num_threads(),
+        need_grad,
+    )
+    choice = _CHOICES.get(key)
+    if choice is None:
+        choice = _CHOICES[key] = _measure_projections(x, weight, need_grad)
+    if choice.kernel == "events":
+        out = project_events(x, weight)
+        if out is not None:
+            return out
+    return F.linear(x, weight)
+
+
+def _sampled_density(x: torch.Tensor) -> float:
+    """Fraction of non-zero entries in about 256 rows of ``x`` spread over all of it."""
+    if x.numel() == 0:
+        return 0.0
+    x2d = x.reshape(-1, x.shape[-1])
+    sample = x2d[:: max(1, x2d.shape[0] // 256)]
+    return int(torch.count_nonzero(sample)) / sample.numel()
+
+
+def _events_may_pay(x: torch.Tensor, weight: torch.Tensor, density: float) -> bool:
+    return (
+        _events_apply(x, weight)
+        and x.shape[-1] >= EVENT_MIN_FEATURES
+        and density <= 2 * EVENT_DENSITY_LIMIT
+    )
+
+
+def _events_apply(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`project_events` can compute ``x @ weight.T`` at all."""
+    return (
+        not x.requires_grad
+        and x.device.type == "cpu"
+        and weight.device.type == "cpu"
+        and x.dtype == weight.dtype
+        and x.numel() > 0
+    )
+
+
+def _measure_projections(x, weight, need_grad: bool) -> ProjectionChoice:
+    """Time both projections of ``x`` (and their weight gradients if ``need_grad``) on a
+    detached copy of the weights; nothing the caller holds is touched."""
+    w = weight.detach().clone().requires_grad_(need_grad)
+    g = None
+
+    def run(kernel):
+        nonlocal g
+        with torch.enable_grad() if need_grad else torch.no_grad():
+            out = project_events(x, w) if kernel == "events" else F.linear(x, w)
+            if out is None:
+                return False
+            if need_grad:
+                g = torch.ones_like(out) if g is None else g
+                torch.autograd.grad(out, w, g)
+        return True
+
+    best = {"events": math.inf, "dense": math.inf}
+    for repeat in range(CHOICE_REPEATS + 1):
+        for kernel in best:
+            t0 = time.perf_counter()
+            if not run(kernel):
+                return ProjectionChoice("dense", math.inf, best["dense"])
+            if repeat:
+                best[kernel] = min(best[kernel], (time.perf_counter() - t0) * 1e3)
+    kernel = "events" if best["events"] < best["dense"] else "dense"
+    return ProjectionChoice(kernel, best["events"], best["dense"])

@@ -9,8 +9,9 @@ training.md section 4.4).
 Every layer owns its input weights ``W`` (``fc``, ``Linear(in, out, bias=False)``), optional
 recurrent weights ``U`` (``rec``, ``Linear(out, out, bias=False)``, with ``recurrent=True``;
 they carry last step's spikes, ``U s[t-1]``) and an optional bias ``b``. The input projection
-``W x[t]`` is computed for all T at once; for a sparse spike input that needs no gradient it is
-computed from the events alone (:func:`snn_deploy.train.kernels.project_events`).
+``W x[t]`` is computed for all T at once; for a sparse spike input that needs no gradient it may
+be computed from the events alone (:func:`snn_deploy.train.kernels.project_events`), where a
+one-off measurement on this CPU finds that faster (:func:`snn_deploy.train.kernels.project_input`).
 
 Common parameters: ``threshold`` (per neuron), ``reset`` (``"zero"``: ``V <- v_reset`` after a
 spike; ``"subtract"``: ``V <- V - threshold``), ``v_reset`` (a scalar, default 0),
@@ -18,7 +19,8 @@ spike; ``"subtract"``: ``V <- V - threshold``), ``v_reset`` (a scalar, default 0
 surrogate's own), ``detach_reset`` (default True, as snnTorch and Norse: no gradient flows
 through the spike in the reset term), ``impl`` (``"auto"``: the fused kernel where the layer has
 one and nothing it treats as constant needs a gradient, else ``"autograd"``; ``"fused"``;
-``"autograd"``: a plain step loop, the reference), ``event_input`` (``"auto"`` or False).
+``"autograd"``: a plain step loop, the reference), ``event_input`` (``"auto"``: the faster input
+projection on this CPU, measured once per process; ``True``: from the events; ``False``: dense).
 
 Per-neuron constants (decays, thresholds, adaptation) are buffers: saved, not learned. The
 :class:`LTC` neuron learns its time constants through gates, as in FPTT.
@@ -35,7 +37,6 @@ from typing import ClassVar
 import nir
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from snn_deploy.errors import ModelError
@@ -44,7 +45,7 @@ from snn_deploy.train.kernels import (
     LIFConfig,
     leaky_integrator_sequence,
     lif_sequence,
-    project_events,
+    project_input,
 )
 from snn_deploy.train.surrogate import (
     DEFAULT_SCALE,
@@ -149,8 +150,8 @@ class SpikingLayer(nn.Module):
             raise ModelError(f"unknown impl {impl!r}; use one of {', '.join(IMPLS)}")
         if impl == "fused" and not self.has_kernel:
             raise ModelError(f"{name} has no fused kernel; use impl='auto' or 'autograd'")
-        if event_input not in ("auto", False):
-            raise ModelError(f"event_input must be 'auto' or False, got {event_input!r}")
+        if not (isinstance(event_input, bool) or event_input == "auto"):
+            raise ModelError(f"event_input must be 'auto', True or False, got {event_input!r}")
         if recurrent and not self.spiking:
             raise ModelError(f"{name} is a non-spiking readout and cannot be recurrent")
         if not np.isfinite(v_reset):
@@ -233,11 +234,7 @@ class SpikingLayer(nn.Module):
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """``W x[t]`` for all t (plus ``b`` unless the bias drives the voltage)."""
-        drive = None
-        if self.event_input == "auto":
-            drive = project_events(x, self.fc.weight)
-        if drive is None:
-            drive = F.linear(x, self.fc.weight)
+        drive = project_input(x, self.fc.weight, self.event_input)
         if self.bias is not None and not self.bias_on_voltage:
             drive = drive + self.bias
         return drive
