@@ -222,10 +222,13 @@ def test_event_projection_declines_when_it_does_not_pay():
     assert empty is not None and torch.equal(empty, torch.zeros(3, 2, 32))
 
 
-def test_input_projection_is_chosen_by_a_measurement_made_once_per_kind_of_input(monkeypatch):
+def test_input_projection_is_chosen_by_a_measurement_made_once_per_kind_of_input(
+    monkeypatch, tmp_path
+):
     """``"auto"`` times both kernels on the first wide sparse input of a kind and reuses the
     decision; narrow or dense inputs are never timed (the events cannot pay there)."""
     monkeypatch.setattr(kernels, "_CHOICES", {})
+    monkeypatch.setenv(kernels.CHOICE_CACHE_ENV, str(tmp_path))
     calls = []
     measure = kernels._measure_projections
 
@@ -252,6 +255,34 @@ def test_input_projection_is_chosen_by_a_measurement_made_once_per_kind_of_input
     project_input(torch.ones(9, 4, 300, dtype=torch.float64), w)
     project_input(x[..., :100], w[:, :100])
     assert len(calls) == 2
+
+
+def test_a_measured_choice_is_kept_for_later_processes_on_the_machine(monkeypatch, tmp_path):
+    """A new process (an empty in-memory cache) takes the kernel recorded on disk, even where its
+    own timing would choose the other: the same training on one machine runs the same kernel."""
+    monkeypatch.setenv(kernels.CHOICE_CACHE_ENV, str(tmp_path))
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(16, 300, dtype=torch.float64, generator=g, requires_grad=True)
+    x = (torch.rand(9, 4, 300, generator=g, dtype=torch.float64) < 0.05).double()
+    monkeypatch.setattr(kernels, "_CHOICES", {})
+    monkeypatch.setattr(
+        kernels, "_measure_projections", lambda *a: kernels.ProjectionChoice("events", 1.0, 2.0)
+    )
+    project_input(x, w)
+    assert len(list(tmp_path.glob("projection-choices-*.json"))) == 1
+    monkeypatch.setattr(kernels, "_CHOICES", {})
+    monkeypatch.setattr(
+        kernels, "_measure_projections", lambda *a: kernels.ProjectionChoice("dense", 2.0, 1.0)
+    )
+    out = project_input(x, w)
+    torch.testing.assert_close(out, x @ w.t(), rtol=1e-12, atol=1e-12)
+    ((_, choice),) = kernels.projection_choices().items()
+    assert choice == kernels.ProjectionChoice("events", 1.0, 2.0)
+    (tmp_path / next(tmp_path.glob("projection-choices-*.json")).name).write_text("{not json")
+    monkeypatch.setattr(kernels, "_CHOICES", {})
+    project_input(x, w)  # a damaged cache file is measured again and rewritten
+    ((_, choice),) = kernels.projection_choices().items()
+    assert choice.kernel == "dense"
 
 
 def test_input_projection_modes_force_a_kernel(monkeypatch):

@@ -368,6 +368,59 @@ class ProjectionChoice:
 
 
 _CHOICES: dict[tuple, ProjectionChoice] = {}
+# A timed choice can fall either way near break-even, and the two kernels round differently: the
+# first measurement on a machine is kept on disk, so that every later process on the same machine
+# (CPU, instruction set, torch version) picks the same kernel and reproduces the same training.
+CHOICE_CACHE_ENV = "SNN_DEPLOY_CACHE_DIR"
+
+
+def _choice_file():
+    import os
+    import platform
+    from pathlib import Path
+
+    root = os.environ.get(CHOICE_CACHE_ENV) or Path.home() / ".cache" / "snn-deploy"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    machine = f"{cpu}|{torch.backends.cpu.get_cpu_capability()}|{torch.__version__}"
+    digest = __import__("hashlib").sha256(machine.encode()).hexdigest()[:16]
+    return Path(root) / f"projection-choices-{digest}.json"
+
+
+def _stored_choice(key: tuple, measure) -> ProjectionChoice:
+    """The choice recorded on this machine for ``key``, or ``measure()``'s, recorded (atomically;
+    a cache folder that cannot be written only costs the measurement in every process)."""
+    import json
+    import os
+    import tempfile
+
+    path, name = _choice_file(), repr(key)
+    try:
+        stored = json.loads(path.read_text())
+        if isinstance(stored, dict) and isinstance(stored.get(name), dict):
+            return ProjectionChoice(**stored[name])
+    except (OSError, ValueError, TypeError):
+        stored = {}
+    choice = measure()
+    if not isinstance(stored, dict):
+        stored = {}
+    stored[name] = {"kernel": choice.kernel, "events_ms": choice.events_ms,
+                    "dense_ms": choice.dense_ms}  # fmt: skip
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".choices.", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, allow_nan=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return choice
 
 
 def projection_choices() -> dict[tuple, ProjectionChoice]:
@@ -383,7 +436,8 @@ def project_input(x: torch.Tensor, weight: torch.Tensor, mode: str | bool = "aut
     :func:`project_events` accepts the input; ``"auto"`` from the events only where the input is
     sparse and wide enough for that to possibly pay (``EVENT_DENSITY_LIMIT``,
     ``EVENT_MIN_FEATURES``) and a one-off measurement on this input found it faster than the
-    dense product (cached per process: :func:`projection_choices`)."""
+    dense product (kept per process, :func:`projection_choices`, and on disk per machine, so
+    that later processes on the machine choose alike)."""
     if mode is False:
         return F.linear(x, weight)
     if mode is True:
@@ -405,7 +459,9 @@ def project_input(x: torch.Tensor, weight: torch.Tensor, mode: str | bool = "aut
     )
     choice = _CHOICES.get(key)
     if choice is None:
-        choice = _CHOICES[key] = _measure_projections(x, weight, need_grad)
+        choice = _CHOICES[key] = _stored_choice(
+            key, lambda: _measure_projections(x, weight, need_grad)
+        )
     if choice.kernel == "events":
         out = project_events(x, weight)
         if out is not None:
