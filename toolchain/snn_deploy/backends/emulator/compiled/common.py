@@ -586,6 +586,26 @@ def population_table(qnet, units: Units, record_voltage) -> tuple[np.ndarray, in
 POP_NEURON, POP_SIZE, POP_TRACE = range(3)
 
 
+def start_run(qnet, arithmetic: str, label: str, key: tuple, prepare, inputs: dict, num_steps,
+              record_voltage):  # fmt: skip
+    """What every kernel's ``run`` does before its loop: refuse another arithmetic, check the
+    inputs, prepare the network once (:func:`memo`), pack the inputs and build the population
+    table. Returns ``(batch, steps, prepared, x, pops, traced)``; ``prepared[0]`` is the units."""
+    from snn_deploy.errors import ModelError
+    from snn_deploy.ir.simulate import check_inputs, input_arrays
+
+    if qnet.arithmetic != arithmetic:
+        raise ModelError(f"the {label} kernel cannot run arithmetic {qnet.arithmetic!r}")
+    batch, in_steps = check_inputs(qnet, inputs)
+    steps = in_steps if num_steps is None else int(num_steps)
+    prepared = memo(qnet, key, prepare)
+    units = prepared[0]
+    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
+    x = pack_inputs(arrays, units, batch, steps)
+    pops, traced = population_table(qnet, units, record_voltage)
+    return batch, steps, prepared, x, pops, traced
+
+
 def assemble(qnet, units: Units, steps, spikes, traces, pops, state: dict, events, names,
              record_voltage=()):  # fmt: skip
     """An :class:`EmulationResult` of per-population views of the kernel's flat outputs;

@@ -32,14 +32,11 @@ from snn_deploy.backends.emulator.compiled.common import (
     flatten,
     helper,
     kernel,
-    memo,
     network_units,
-    pack_inputs,
-    population_table,
+    start_run,
     use_parallel,
 )
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.numerics.fixedpoint import ROUNDINGS, FixedPointNumerics
 from snn_deploy.numerics.ops import as_int64
 
@@ -196,15 +193,17 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.fixedpoint.run_fixedpoint`."""
-    if qnet.arithmetic != "fixedpoint":
-        raise ModelError(f"the fixed-point kernel cannot run arithmetic {qnet.arithmetic!r}")
-    batch, in_steps = check_inputs(qnet, inputs)
-    steps = in_steps if num_steps is None else int(num_steps)
-    prepared = memo(qnet, ("fixedpoint", num), lambda: _prepare(qnet, num))
+    batch, steps, prepared, x, pops, traced = start_run(
+        qnet,
+        "fixedpoint",
+        "fixed-point",
+        ("fixedpoint", num),
+        lambda: _prepare(qnet, num),
+        inputs,
+        num_steps,
+        record_voltage,
+    )
     units, projs, a, bb, thr, bias, consts = prepared
-    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
-    x = pack_inputs(arrays, units, batch, steps)
-    pops, traced = population_table(qnet, units, record_voltage)
     n = units.num_neurons
     spikes = np.zeros((batch, steps, n), np.uint8)
     traces = np.zeros((batch, steps, traced), np.int64)

@@ -33,15 +33,12 @@ from snn_deploy.backends.emulator.compiled.common import (
     flatten,
     helper,
     kernel,
-    memo,
     network_units,
-    pack_inputs,
-    population_table,
+    start_run,
     sum_bound,
     use_parallel,
 )
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.numerics.float32 import Float32Numerics
 from snn_deploy.numerics.ops import as_int64
 
@@ -149,15 +146,17 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.float32.run_float32`."""
-    if qnet.arithmetic != "float32":
-        raise ModelError(f"the float32 kernel cannot run arithmetic {qnet.arithmetic!r}")
-    batch, in_steps = check_inputs(qnet, inputs)
-    steps = in_steps if num_steps is None else int(num_steps)
-    prepared = memo(qnet, ("float32",), lambda: _prepare(qnet))
+    batch, steps, prepared, x, pops, traced = start_run(
+        qnet,
+        "float32",
+        "float32",
+        ("float32",),
+        lambda: _prepare(qnet),
+        inputs,
+        num_steps,
+        record_voltage,
+    )
     units, projs, alpha, beta, thr, bias, fires = prepared
-    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
-    x = pack_inputs(arrays, units, batch, steps)
-    pops, traced = population_table(qnet, units, record_voltage)
     n = units.num_neurons
     spikes = np.zeros((batch, steps, n), np.uint8)
     traces = np.zeros((batch, steps, traced), np.float32)

@@ -38,15 +38,12 @@ from snn_deploy.backends.emulator.compiled.common import (
     flatten,
     helper,
     kernel,
-    memo,
     network_units,
-    pack_inputs,
-    population_table,
+    start_run,
     use_parallel,
     wrap32,
 )
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.numerics.loihi import LoihiNumerics, prepare_weights
 from snn_deploy.numerics.ops import shift, wrap, wrap_int32
 
@@ -237,15 +234,17 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :meth:`snn_deploy.backends.emulator.loihi.LoihiEmulator.run`."""
-    if qnet.arithmetic != "loihi":
-        raise ModelError(f"the Loihi kernel cannot run arithmetic {qnet.arithmetic!r}")
-    batch, in_steps = check_inputs(qnet, inputs)
-    steps = in_steps if num_steps is None else int(num_steps)
-    prepared = memo(qnet, ("loihi", num), lambda: _prepare(qnet, num))
+    batch, steps, prepared, x, pops, traced = start_run(
+        qnet,
+        "loihi",
+        "Loihi",
+        ("loihi", num),
+        lambda: _prepare(qnet, num),
+        inputs,
+        num_steps,
+        record_voltage,
+    )
     units, projs, keep_u, keep_v, bias, vth, consts, safe = prepared
-    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
-    x = pack_inputs(arrays, units, batch, steps)
-    pops, traced = population_table(qnet, units, record_voltage)
     pops = np.ascontiguousarray(np.column_stack([pops, safe]).astype(np.int64))
     n = units.num_neurons
     spikes = np.zeros((batch, steps, n), np.uint8)

@@ -35,16 +35,13 @@ from snn_deploy.backends.emulator.compiled.common import (
     flatten,
     helper,
     kernel,
-    memo,
     network_units,
-    pack_inputs,
-    population_table,
+    start_run,
     use_parallel,
     wrap32,
 )
 from snn_deploy.backends.emulator.spinnaker import _Pop
 from snn_deploy.errors import ModelError
-from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.numerics.spinnaker import SpinnakerNumerics
 
 P_RECEPTOR = P_COMMON  # 0 excitatory, 1 inhibitory
@@ -248,15 +245,17 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.spinnaker.run_spinnaker`."""
-    if qnet.arithmetic != "spinnaker":
-        raise ModelError(f"the SpiNNaker kernel cannot run arithmetic {qnet.arithmetic!r}")
-    batch, in_steps = check_inputs(qnet, inputs)
-    steps = in_steps if num_steps is None else int(num_steps)
-    prepared = memo(qnet, ("spinnaker", num), lambda: _prepare(qnet, num))
+    batch, steps, prepared, x, pops, traced = start_run(
+        qnet,
+        "spinnaker",
+        "SpiNNaker",
+        ("spinnaker", num),
+        lambda: _prepare(qnet, num),
+        inputs,
+        num_steps,
+        record_voltage,
+    )
     units, projs, depth, cn, decay, init, v_init, extra = prepared
-    arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
-    x = pack_inputs(arrays, units, batch, steps)
-    pops, traced = population_table(qnet, units, record_voltage)
     pops = np.ascontiguousarray(np.hstack([pops, extra]))
     n = units.num_neurons
     spikes = np.zeros((batch, steps, n), np.uint8)
