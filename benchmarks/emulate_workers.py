@@ -44,8 +44,9 @@ def main() -> None:
         data = tmp / "digits-repeated.npz"
         np.savez(data, x=np.concatenate([x] * reps), y=np.concatenate([y] * reps))
         n = len(x) * reps
-        print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared "
-              f"and loaded by other jobs while measured); digits test set x{reps} = {n:,} "
+        load = os.getloadavg()[0]
+        print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
+              f"average {load:.2f} at the start; digits test set x{reps} = {n:,} "
               "samples")  # fmt: skip
 
         for workers in (2, 1):
