@@ -31,7 +31,7 @@ def test_the_cache_falls_back_to_writable_folders(monkeypatch, tmp_path):
     assert common.cache_dir() is None
 
 
-def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2, capsys):
+def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2, caplog):
     """No writable folder at all (a read-only system): compiled afresh (and said so), same
     results."""
     monkeypatch.setattr(common, "cache_dir", lambda: None)
@@ -43,21 +43,20 @@ def test_kernels_run_without_any_cache_folder(monkeypatch, loihi2, capsys):
     out = np.zeros(5, np.int64)
     assert kernel(flags, 0, 5, out, 0) == 3
     np.testing.assert_array_equal(out[:3], [1, 2, 4])
-    assert "compiling the emulator kernels" in capsys.readouterr().err
+    assert "compiling the emulator kernels" in caplog.text
 
 
-def test_the_notice_ignores_other_numba_users(monkeypatch, capsys):
+def test_the_notice_ignores_other_numba_users(monkeypatch, caplog):
     monkeypatch.setattr(common._CompileNotice, "announced", False)
     assert common.numba.njit(lambda v: v + 1)(1) == 2
-    assert "compiling" not in capsys.readouterr().err
+    assert "compiling" not in caplog.text
 
 
-def test_the_first_compilation_is_announced_once(monkeypatch, capsys):
+def test_the_first_compilation_is_announced_once(monkeypatch, caplog):
     monkeypatch.setattr(common._CompileNotice, "announced", False)
     common._NOTICE.on_start(None)
     common._NOTICE.on_start(None)
-    err = capsys.readouterr().err
-    assert err.count("compiling the emulator kernels") == 1
+    assert caplog.text.count("compiling the emulator kernels") == 1
 
 
 def test_the_serial_and_parallel_variants_have_their_own_cache_names():

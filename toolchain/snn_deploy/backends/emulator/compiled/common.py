@@ -43,8 +43,8 @@ prove at prepare time that its int64 (or float64) arithmetic is exact, and refus
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
 import tempfile
 import types
 import weakref
@@ -56,6 +56,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba.core import caching
 from numba.core import event as numba_event
+
+log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -136,8 +138,8 @@ class _KernelCache(caching.FunctionCache):
 
 
 class _CompileNotice(numba_event.Listener):
-    """Says once per process, on stderr, that the kernels are being compiled (registered once
-    for every numba compilation; it reacts to this package's functions only)."""
+    """Says once per process (a logging warning, on stderr) that the kernels are being compiled
+    (registered once for every numba compilation; it reacts to this package's functions only)."""
 
     announced = False
 
@@ -150,11 +152,12 @@ class _CompileNotice(numba_event.Listener):
             _CompileNotice.announced = True
             where = cache_dir()
             cached = f"cached in {where}" if where else "no writable cache directory: not cached"
-            print(
-                f"snn-deploy: compiling the emulator kernels for this machine (first run only; "
-                f"{cached}) ...",
-                file=sys.stderr,
-                flush=True,
+            # a warning, so that it shows without logging set up (Python's last-resort handler
+            # writes it to stderr) and at the CLI's default level
+            log.warning(
+                "snn-deploy: compiling the emulator kernels for this machine (first run only; "
+                "%s) ...",
+                cached,
             )
 
     def on_end(self, event):
