@@ -589,11 +589,30 @@ def population_table(qnet, units: Units, record_voltage) -> tuple[np.ndarray, in
 POP_NEURON, POP_SIZE, POP_TRACE = range(3)
 
 
+@dataclass(frozen=True)
+class Started:
+    """What :func:`start_run` prepares for a kernel's call: ``prepared[0]`` is the units;
+    ``spikes`` (batch, steps, neurons), ``traces`` (batch, steps, traced neurons) and ``events``
+    (batch, populations, counters) are zeroed outputs for the kernel to fill."""
+
+    batch: int
+    steps: int
+    prepared: tuple
+    x: np.ndarray
+    pops: np.ndarray
+    spikes: np.ndarray
+    traces: np.ndarray
+    events: np.ndarray
+    parallel: bool
+
+
 def start_run(qnet, arithmetic: str, label: str, key: tuple, prepare, inputs: dict, num_steps,
-              record_voltage):  # fmt: skip
+              record_voltage, *, trace_dtype=np.int64, num_events: int = 0,
+              parallel: bool | None = None) -> Started:  # fmt: skip
     """What every kernel's ``run`` does before its loop: refuse another arithmetic, check the
-    inputs, prepare the network once (:func:`memo`), pack the inputs and build the population
-    table. Returns ``(batch, steps, prepared, x, pops, traced)``; ``prepared[0]`` is the units."""
+    inputs, prepare the network once (:func:`memo`), pack the inputs, build the population
+    table, allocate the outputs and pick the serial or parallel variant (``parallel=None``:
+    :func:`use_parallel`)."""
     from snn_deploy.errors import ModelError
     from snn_deploy.ir.simulate import check_inputs, input_arrays
 
@@ -606,7 +625,17 @@ def start_run(qnet, arithmetic: str, label: str, key: tuple, prepare, inputs: di
     arrays = input_arrays(qnet, inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
     x = pack_inputs(arrays, units, batch, steps)
     pops, traced = population_table(qnet, units, record_voltage)
-    return batch, steps, prepared, x, pops, traced
+    return Started(
+        batch=batch,
+        steps=steps,
+        prepared=prepared,
+        x=x,
+        pops=pops,
+        spikes=np.zeros((batch, steps, units.num_neurons), np.uint8),
+        traces=np.zeros((batch, steps, traced), trace_dtype),
+        events=np.zeros((batch, len(qnet.populations), num_events), np.int64),
+        parallel=use_parallel(batch) if parallel is None else bool(parallel),
+    )
 
 
 def assemble(qnet, units: Units, steps, spikes, traces, pops, state: dict, events, names,

@@ -34,7 +34,6 @@ from snn_deploy.backends.emulator.compiled.common import (
     kernel,
     network_units,
     start_run,
-    use_parallel,
 )
 from snn_deploy.errors import ModelError
 from snn_deploy.numerics.fixedpoint import ROUNDINGS, FixedPointNumerics
@@ -193,37 +192,20 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.fixedpoint.run_fixedpoint`."""
-    batch, steps, prepared, x, pops, traced = start_run(
-        qnet,
-        "fixedpoint",
-        "fixed-point",
-        ("fixedpoint", num),
-        lambda: _prepare(qnet, num),
-        inputs,
-        num_steps,
-        record_voltage,
-    )
-    units, projs, a, bb, thr, bias, consts = prepared
-    n = units.num_neurons
-    spikes = np.zeros((batch, steps, n), np.uint8)
-    traces = np.zeros((batch, steps, traced), np.int64)
-    i_out = np.zeros((batch, n), np.int64)
-    v_out = np.zeros((batch, n), np.int64)
-    events = np.zeros((batch, len(qnet.populations), len(EVENTS)), np.int64)
-    _batch(
-        x, steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
-        projs.ring_size, pops, a, bb, thr, bias, consts, spikes, traces, i_out, v_out, events,
-        parallel=use_parallel(batch) if parallel is None else parallel,
+    r = start_run(
+        qnet, "fixedpoint", "fixed-point", ("fixedpoint", num), lambda: _prepare(qnet, num),
+        inputs, num_steps, record_voltage, num_events=len(EVENTS), parallel=parallel,
     )  # fmt: skip
+    units, projs, a, bb, thr, bias, consts = r.prepared
+    n = units.num_neurons
+    i_out = np.zeros((r.batch, n), np.int64)
+    v_out = np.zeros((r.batch, n), np.int64)
+    _batch(
+        r.x, r.steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
+        projs.ring_size, r.pops, a, bb, thr, bias, consts, r.spikes, r.traces, i_out, v_out,
+        r.events, parallel=r.parallel,
+    )  # fmt: skip
+    state = {"i": i_out, "v": v_out}
     return assemble(
-        qnet,
-        units,
-        steps,
-        spikes,
-        traces,
-        pops,
-        {"i": i_out, "v": v_out},
-        events,
-        EVENTS,
-        record_voltage,
+        qnet, units, r.steps, r.spikes, r.traces, r.pops, state, r.events, EVENTS, record_voltage
     )

@@ -36,7 +36,6 @@ from snn_deploy.backends.emulator.compiled.common import (
     network_units,
     start_run,
     sum_bound,
-    use_parallel,
 )
 from snn_deploy.errors import ModelError
 from snn_deploy.numerics.float32 import Float32Numerics
@@ -146,39 +145,21 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.float32.run_float32`."""
-    batch, steps, prepared, x, pops, traced = start_run(
-        qnet,
-        "float32",
-        "float32",
-        ("float32",),
-        lambda: _prepare(qnet),
-        inputs,
-        num_steps,
-        record_voltage,
-    )
-    units, projs, alpha, beta, thr, bias, fires = prepared
+    r = start_run(
+        qnet, "float32", "float32", ("float32",), lambda: _prepare(qnet), inputs, num_steps,
+        record_voltage, trace_dtype=np.float32, parallel=parallel,
+    )  # fmt: skip
+    units, projs, alpha, beta, thr, bias, fires = r.prepared
     n = units.num_neurons
-    spikes = np.zeros((batch, steps, n), np.uint8)
-    traces = np.zeros((batch, steps, traced), np.float32)
-    i_out = np.zeros((batch, n), np.float32)
-    v_out = np.zeros((batch, n), np.float32)
+    i_out = np.zeros((r.batch, n), np.float32)
+    v_out = np.zeros((r.batch, n), np.float32)
     subtract = qnet.contract.reset != "zero"
     _batch(
-        x, steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
-        projs.ring_size, pops, alpha, beta, thr, bias, fires, subtract, spikes, traces, i_out,
-        v_out,
-        parallel=use_parallel(batch) if parallel is None else parallel,
+        r.x, r.steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
+        projs.ring_size, r.pops, alpha, beta, thr, bias, fires, subtract, r.spikes, r.traces,
+        i_out, v_out, parallel=r.parallel,
     )  # fmt: skip
-    events = np.zeros((batch, len(qnet.populations), 0), np.int64)
+    state = {"i": i_out, "v": v_out}
     return assemble(
-        qnet,
-        units,
-        steps,
-        spikes,
-        traces,
-        pops,
-        {"i": i_out, "v": v_out},
-        events,
-        (),
-        record_voltage,
+        qnet, units, r.steps, r.spikes, r.traces, r.pops, state, r.events, (), record_voltage
     )

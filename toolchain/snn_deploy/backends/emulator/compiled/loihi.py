@@ -40,7 +40,6 @@ from snn_deploy.backends.emulator.compiled.common import (
     kernel,
     network_units,
     start_run,
-    use_parallel,
     wrap32,
 )
 from snn_deploy.errors import ModelError
@@ -234,38 +233,21 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :meth:`snn_deploy.backends.emulator.loihi.LoihiEmulator.run`."""
-    batch, steps, prepared, x, pops, traced = start_run(
-        qnet,
-        "loihi",
-        "Loihi",
-        ("loihi", num),
-        lambda: _prepare(qnet, num),
-        inputs,
-        num_steps,
-        record_voltage,
-    )
-    units, projs, keep_u, keep_v, bias, vth, consts, safe = prepared
-    pops = np.ascontiguousarray(np.column_stack([pops, safe]).astype(np.int64))
-    n = units.num_neurons
-    spikes = np.zeros((batch, steps, n), np.uint8)
-    traces = np.zeros((batch, steps, traced), np.int64)
-    u_out = np.zeros((batch, n), np.int64)
-    v_out = np.zeros((batch, n), np.int64)
-    events = np.zeros((batch, len(qnet.populations), len(EVENTS)), np.int64)
-    _batch(
-        x, steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
-        projs.ring_size, pops, keep_u, keep_v, bias, vth, consts, spikes, traces, u_out, v_out,
-        events, parallel=use_parallel(batch) if parallel is None else parallel,
+    r = start_run(
+        qnet, "loihi", "Loihi", ("loihi", num), lambda: _prepare(qnet, num), inputs, num_steps,
+        record_voltage, num_events=len(EVENTS), parallel=parallel,
     )  # fmt: skip
+    units, projs, keep_u, keep_v, bias, vth, consts, safe = r.prepared
+    pops = np.ascontiguousarray(np.column_stack([r.pops, safe]).astype(np.int64))
+    n = units.num_neurons
+    u_out = np.zeros((r.batch, n), np.int64)
+    v_out = np.zeros((r.batch, n), np.int64)
+    _batch(
+        r.x, r.steps, units.table, projs.table, projs.weights, projs.indices, projs.ptr,
+        projs.ring_size, pops, keep_u, keep_v, bias, vth, consts, r.spikes, r.traces, u_out,
+        v_out, r.events, parallel=r.parallel,
+    )  # fmt: skip
+    state = {"u": u_out, "v": v_out}
     return assemble(
-        qnet,
-        units,
-        steps,
-        spikes,
-        traces,
-        pops,
-        {"u": u_out, "v": v_out},
-        events,
-        EVENTS,
-        record_voltage,
+        qnet, units, r.steps, r.spikes, r.traces, pops, state, r.events, EVENTS, record_voltage
     )

@@ -37,7 +37,6 @@ from snn_deploy.backends.emulator.compiled.common import (
     kernel,
     network_units,
     start_run,
-    use_parallel,
     wrap32,
 )
 from snn_deploy.backends.emulator.spinnaker import _Pop
@@ -245,29 +244,21 @@ def run(
     parallel: bool | None = None,
 ):
     """Compiled twin of :func:`snn_deploy.backends.emulator.spinnaker.run_spinnaker`."""
-    batch, steps, prepared, x, pops, traced = start_run(
-        qnet,
-        "spinnaker",
-        "SpiNNaker",
-        ("spinnaker", num),
-        lambda: _prepare(qnet, num),
-        inputs,
-        num_steps,
-        record_voltage,
-    )
-    units, projs, depth, cn, decay, init, v_init, extra = prepared
-    pops = np.ascontiguousarray(np.hstack([pops, extra]))
+    r = start_run(
+        qnet, "spinnaker", "SpiNNaker", ("spinnaker", num), lambda: _prepare(qnet, num), inputs,
+        num_steps, record_voltage, num_events=len(EVENTS), parallel=parallel,
+    )  # fmt: skip
+    units, projs, depth, cn, decay, init, v_init, extra = r.prepared
+    pops = np.ascontiguousarray(np.hstack([r.pops, extra]))
     n = units.num_neurons
-    spikes = np.zeros((batch, steps, n), np.uint8)
-    traces = np.zeros((batch, steps, traced), np.int64)
-    v_out = np.zeros((batch, n), np.int64)
-    j_out = np.zeros((batch, 2, n), np.int64)
-    events = np.zeros((batch, len(qnet.populations), len(EVENTS)), np.int64)
+    v_out = np.zeros((r.batch, n), np.int64)
+    j_out = np.zeros((r.batch, 2, n), np.int64)
     _batch(
-        x, steps, units.table, units.n_inputs, projs.table, projs.weights, projs.indices,
+        r.x, r.steps, units.table, units.n_inputs, projs.table, projs.weights, projs.indices,
         projs.ptr, max(projs.ring_size, 1), depth, num.ring_max, pops, cn, decay, init, v_init,
-        spikes, traces, v_out, j_out, events,
-        parallel=use_parallel(batch) if parallel is None else parallel,
+        r.spikes, r.traces, v_out, j_out, r.events, parallel=r.parallel,
     )  # fmt: skip
     state = {"v": v_out, "i_exc": j_out[:, 0], "i_inh": j_out[:, 1]}
-    return assemble(qnet, units, steps, spikes, traces, pops, state, events, EVENTS, record_voltage)
+    return assemble(
+        qnet, units, r.steps, r.spikes, r.traces, pops, state, r.events, EVENTS, record_voltage
+    )
