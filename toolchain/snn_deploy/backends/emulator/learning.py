@@ -426,6 +426,24 @@ class _Population:
         return self.s if port == "s_out" else _wrap32(self.reg["aux"])
 
 
+def plastic_inputs(net: PlasticNetwork, inputs: dict, num_steps: int | None):
+    """Each source's (steps, size) int64 payloads (a missing source: none) and the number of
+    steps to run (``num_steps``, else the first source's length)."""
+    steps = num_steps
+    data = {}
+    for src in net.sources:
+        x = np.asarray(inputs.get(src.name, np.zeros((0, src.size), np.int64)))
+        if x.ndim != 2 or x.shape[1] != src.size:
+            raise ModelError(f"input '{src.name}': expected (steps, {src.size}), got {x.shape}")
+        if x.dtype.kind not in "iub":
+            raise ModelError(f"input '{src.name}': integer payloads expected, got {x.dtype}")
+        data[src.name] = x.astype(np.int64)
+        steps = x.shape[0] if steps is None else steps
+    if steps is None:
+        raise ModelError("num_steps is needed when the network has no inputs")
+    return data, steps
+
+
 class PlasticEmulator:
     """Runs a :class:`PlasticNetwork` step by step; state (weights, traces, neurons, the time
     step and every random stream) persists between :meth:`run` calls."""
@@ -467,18 +485,7 @@ class PlasticEmulator:
         ``spikes[pop]``, ``v[pop]`` (after reset), ``reg[pop][register]``,
         ``plastic[conn][quantity]`` (weights, tags, traces, tx, ty at the end of each step)."""
         sizes = self.net.sizes
-        steps = num_steps
-        data = {}
-        for src in self.net.sources:
-            x = np.asarray(inputs.get(src.name, np.zeros((0, src.size), np.int64)))
-            if x.ndim != 2 or x.shape[1] != src.size:
-                raise ModelError(f"input '{src.name}': expected (steps, {src.size}), got {x.shape}")
-            if x.dtype.kind not in "iub":
-                raise ModelError(f"input '{src.name}': integer payloads expected, got {x.dtype}")
-            data[src.name] = x.astype(np.int64)
-            steps = x.shape[0] if steps is None else steps
-        if steps is None:
-            raise ModelError("num_steps is needed when the network has no inputs")
+        data, steps = plastic_inputs(self.net, inputs, num_steps)
         out = {
             "spikes": {n: np.zeros((steps, sizes[n]), bool) for n in record_spikes},
             "v": {n: np.zeros((steps, sizes[n]), np.int64) for n in record_voltage},

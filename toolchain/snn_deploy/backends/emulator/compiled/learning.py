@@ -901,18 +901,9 @@ class CompiledPlasticEmulator:
         """As :meth:`PlasticEmulator.run`."""
         lay = self._lay
         sizes = self.net.sizes
-        steps = num_steps
-        data = {}
-        for src in self.net.sources:
-            x = np.asarray(inputs.get(src.name, np.zeros((0, src.size), np.int64)))
-            if x.ndim != 2 or x.shape[1] != src.size:
-                raise ModelError(f"input '{src.name}': expected (steps, {src.size}), got {x.shape}")
-            if x.dtype.kind not in "iub":
-                raise ModelError(f"input '{src.name}': integer payloads expected, got {x.dtype}")
-            data[src.name] = x
-            steps = x.shape[0] if steps is None else steps
-        if steps is None:
-            raise ModelError("num_steps is needed when the network has no inputs")
+        from snn_deploy.backends.emulator.learning import plastic_inputs
+
+        data, steps = plastic_inputs(self.net, inputs, num_steps)
         feed = np.zeros((steps, lay.n_src), np.int64)
         for name, x in data.items():
             o, m = lay.src_off[name], min(steps, x.shape[0])
