@@ -176,11 +176,18 @@ SINGLE_ALL = [n for n in NAMES if not n.startswith("sinabs_multi")]
 SINGLE = [n for n in SINGLE_ALL if "_pern_" not in n]  # one decay, one threshold per layer
 
 
-def test_per_neuron_time_constants_are_refused_for_loihi2(tmp_path):
-    """Loihi 2 has one decay and one threshold per population (loihi2.toml)."""
+def test_per_neuron_time_constants_are_legalized_for_loihi2(tmp_path):
+    """Loihi 2 has one decay and one threshold per population (loihi2.toml): thresholds are
+    folded into the weights and each layer is split into groups of equal decays
+    (quantize/legalize.py); the float reference still gives the framework's spikes."""
     for name in [n for n in SINGLE_ALL if "_pern_" in n]:
-        with pytest.raises(ResourceError, match="per_neuron_decays"):
-            _compile_single(name, tmp_path)
+        report, _ = _compile_single(name, tmp_path)
+        leg = report["legalization"]
+        assert leg["split_populations"], name
+        assert {t["step"] for t in leg["transformations"]} >= {
+            "fold thresholds",
+            "split into groups",
+        }
 
 
 @pytest.mark.parametrize("name", SINGLE)
@@ -199,7 +206,7 @@ def test_single_spike_fixtures_compile_for_loihi2(name, tmp_path):
 
 @pytest.mark.lava
 def test_single_spike_fixtures_agree_with_lava(tmp_path, lava_ready):
-    for name in SINGLE:
+    for name in SINGLE_ALL:  # the per-neuron ones split into groups, one LIF process each
         _, data = _compile_single(name, tmp_path)
         s = api.emulate(tmp_path / name, data=data, backend="lava")
         assert s.verification.startswith("verified"), (name, s.verification)

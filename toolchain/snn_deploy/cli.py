@@ -99,6 +99,8 @@ def _compile(args) -> int:
         f"{report['network']['neurons']:,} neurons, {report['network']['synapses']:,} synapses "
         f"on {m['cores_used']} of {m['cores_available']} cores"
     )
+    if report.get("legalization"):
+        print(f"  {report['legalization']['summary']} (report.md: Legalization)")
     for p in report["quantization"]["populations"]:
         w = ", ".join(
             f"{x['projection']} exp {x['weight_exp']:+d}, "

@@ -57,6 +57,8 @@ from snn_deploy.mapping import plan_cores
 from snn_deploy.profiles import HardwareProfile, load_profile
 from snn_deploy.quantize.fixedpoint import quantize_fixedpoint
 from snn_deploy.quantize.float32 import quantize_float32
+from snn_deploy.quantize.legalize import fold_calibration, legalize_float, legalize_integer
+from snn_deploy.quantize.legalize import summary as legalization_summary
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
 from snn_deploy.quantize.spinnaker import quantize_spinnaker
@@ -123,7 +125,13 @@ def compile_model(opts: CompileOptions) -> CompileReport:
         quantizer = QUANTIZERS.get(profile.chip.arithmetic)
         if quantizer is None:
             raise UnsupportedError(f"no quantizer for arithmetic {profile.chip.arithmetic!r}")
-        calibration, calib_run = imported.calibration, None
+        # Legalization (quantize/legalize.py): the quantizer gets `legal`, `net` stays the
+        # user's model (graph.nir, the report, the float reference of emulate).
+        legal, folded, legalization = net, (), []
+        if not opts.plastic:
+            legal, folded, legalization = legalize_float(net, profile)
+        calibration = fold_calibration(imported.calibration, net, folded)
+        calib_run = None
         if opts.calibrate:
             inputs, labels, desc = load_inputs(opts.calibrate, net, imported.data, "train")
             calibration = {
@@ -136,7 +144,7 @@ def compile_model(opts: CompileOptions) -> CompileReport:
                         else " (max)"
                     ),
                 }
-                for k, v in calibrate(net, inputs, opts.calibrate_percentile).items()
+                for k, v in calibrate(legal, inputs, opts.calibrate_percentile).items()
             }
         notes = _spikes_notes(
             imported.graph, net, opts.overrides, inputs if opts.calibrate else None
@@ -154,7 +162,11 @@ def compile_model(opts: CompileOptions) -> CompileReport:
                 raise UnsupportedError(f"--weight-bits is not supported for {profile.chip.title}")
             _check_weight_bits(opts.weight_bits, profile)
             extra["weight_bits"] = opts.weight_bits
-        qnet, qreport, violations = quantizer(net, profile, calibration, opts.headroom, **extra)
+        qnet, qreport, violations = quantizer(legal, profile, calibration, opts.headroom, **extra)
+        cores = None
+        if not opts.plastic:
+            qnet, split_records, cores = legalize_integer(qnet, legal, profile)
+            legalization += split_records
         learning = _learning_config(opts, profile, qnet)
         if learning is not None:
             qnet = make_plastic(qnet, learning)
@@ -205,6 +217,14 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             report = _build_report(
                 opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run, extra
             )
+            if legalization:
+                report.data["legalization"] = {
+                    "summary": legalization_summary(legalization, cores),
+                    "split_populations": qnet.split_populations,
+                    "cores_before": cores[0] if cores else len(mapped.cores),
+                    "cores_after": len(mapped.cores),
+                    "transformations": [t.to_dict() for t in legalization],
+                }
             if learning is not None:
                 report.data["learning"] = learning_report(learning, profile)
             write_json(staging.path / "report.json", report.to_dict())
@@ -304,6 +324,10 @@ def _verify_round_trip(folder: Path, qnet: QuantizedNetwork, net, overrides) -> 
         for f in dataclasses.fields(a.params):
             if not np.array_equal(getattr(a.params, f.name), getattr(b.params, f.name)):
                 problems.append(f"{a.name}.{f.name}")
+        if (a.groups is None) != (b.groups is None) or (
+            a.groups is not None and not np.array_equal(a.groups, b.groups)
+        ):
+            problems.append(f"{a.name}.groups")
     for a, b in zip(qnet.projections, back.projections, strict=True):
         if not weights_equal(a.weight, b.weight) or a.params != b.params:
             problems.append(a.name)
@@ -432,5 +456,7 @@ def _manifest(opts, profile, imported: ImportedModel, qnet: QuantizedNetwork, fo
         "data": imported.data,
         "outputs": list(qnet.outputs),
         "shift_steps": {p.name: p.shift_steps for p in qnet.populations},
+        # Populations run as several processes (quantize/groups.py): not a chain of layers.
+        "split_populations": qnet.split_populations,
         "files": files,
     }

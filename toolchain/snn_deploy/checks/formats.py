@@ -188,32 +188,35 @@ def _check_loihi(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
     out = check_models(qnet, profile)
     for pop in qnet.populations:
         q = pop.params
-        if not neurons.per_neuron_decays:
-            for name in ("du", "dv"):
-                n = np.unique(getattr(q, name)).size
+        groups = pop.groups if pop.groups is not None else np.zeros(pop.size, np.int64)
+        where = pop.name if pop.groups is None else f"{pop.name} (in each of its groups)"
+        for flag, names, what, kind in (
+            ("per_neuron_decays", ("du", "dv"), "{name} values", "time constants"),
+            ("per_neuron_threshold", ("vth",), "thresholds", "threshold"),
+        ):
+            if getattr(neurons, flag):
+                continue
+            for name in names:
+                n = (
+                    max(
+                        np.unique(np.asarray(getattr(q, name))[groups == g]).size
+                        for g in np.unique(groups)
+                    )
+                    if pop.size
+                    else 0
+                )
                 if n > 1:
                     out.append(
                         Violation(
-                            layer=pop.name,
-                            what=f"distinct {name} values in one population",
+                            layer=where,
+                            what=f"distinct {what.format(name=name)} in one population",
                             value=n,
                             limit=1,
-                            key=key("neurons", "per_neuron_decays"),
-                            fix="give every neuron of the layer the same time constants, or split "
-                            "it",
+                            key=key("neurons", flag),
+                            fix=f"give every neuron of the layer the same {kind}; snn-deploy "
+                            "splits such a layer into groups itself, except with --plastic",
                         )
                     )
-        if not neurons.per_neuron_threshold and np.unique(q.vth).size > 1:
-            out.append(
-                Violation(
-                    layer=pop.name,
-                    what="distinct thresholds in one population",
-                    value=int(np.unique(q.vth).size),
-                    limit=1,
-                    key=key("neurons", "per_neuron_threshold"),
-                    fix="give every neuron of the layer the same threshold, or split it",
-                )
-            )
         top = num.decay_unity - 1
         checks = (
             ("current decay du", q.du, 0, top, key("numerics", "decay_bits")),

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from snn_deploy.errors import Violation
 from snn_deploy.profiles import HardwareProfile
+from snn_deploy.quantize.groups import members, split_groups
 from snn_deploy.quantize.network import QuantizedNetwork
 
 
@@ -78,8 +79,14 @@ class MappedNetwork:
     max_neurons_per_core: int
     memory_bits_per_core: int
     not_checked: tuple[str, ...] = field(default=())
+    groups: tuple[tuple[str, str, tuple[int, ...]], ...] = field(default=())  # (group, pop, ids)
 
     def to_dict(self) -> dict:
+        extra = {}
+        if self.groups:
+            extra["groups"] = {
+                g: {"population": pop, "neurons": list(ids)} for g, pop, ids in self.groups
+            }
         return {
             "target": self.target,
             "cores_used": len(self.cores),
@@ -100,7 +107,16 @@ class MappedNetwork:
                 for c in self.cores
             ],
             "not_checked": list(self.not_checked),
+            **extra,
         }
+
+    def cores_of(self, population: str) -> int:
+        """Cores holding neurons of ``population`` (of any of its groups)."""
+        owner = {g: pop for g, pop, _ in self.groups}
+        return sum(
+            any(owner.get(s.population, s.population) == population for s in c.slices)
+            for c in self.cores
+        )
 
 
 def synapse_bits(qnet: QuantizedNetwork, profile: HardwareProfile, proj) -> int:
@@ -157,6 +173,13 @@ def _axons(qnet: QuantizedNetwork, cores: list[list[Slice]]) -> tuple[list[int],
 
 def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
     """Returns ``(MappedNetwork, violations)``."""
+    groups = tuple(
+        (name, pop, tuple(int(i) for i in idx))
+        for pop, parts in members(qnet).items()
+        if pop in qnet.split_populations
+        for name, idx in parts
+    )
+    qnet = split_groups(qnet)
     core = profile.core
     memory_bits = core.memory_bytes * 8
     violations: list[Violation] = []
@@ -294,5 +317,6 @@ def plan_cores(qnet: QuantizedNetwork, profile: HardwareProfile):
         max_neurons_per_core=core.max_neurons,
         memory_bits_per_core=memory_bits,
         not_checked=not_checked,
+        groups=groups,
     )
     return mapped, violations

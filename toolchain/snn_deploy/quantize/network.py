@@ -68,6 +68,17 @@ class QPopulation:
     scale: float  # integer state units per float unit
     shift_steps: int = 0  # chip step = model step + shift_steps
     spiking: bool = True
+    # Per neuron, the group (0..k-1) whose Lava process it runs in, where the chip holds one
+    # decay or threshold per process and this population's neurons differ (quantize/groups.py);
+    # None: the whole population is one process.
+    groups: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.groups is not None:
+            g = _int_array(self.groups)
+            if g.shape != (self.size,) or not np.array_equal(np.unique(g), np.arange(g.max() + 1)):
+                raise ValueError(f"population {self.name!r}: groups must number 0..k-1 per neuron")
+            object.__setattr__(self, "groups", g)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,12 @@ class QuantizedNetwork(GraphQueries):
     contract: DiscretizationContract
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def split_populations(self) -> dict[str, int]:
+        """Populations that run as several Lava processes (groups), with their group counts.
+        Such a network is no longer a chain of one process per layer (quantize/groups.py)."""
+        return {p.name: int(p.groups.max()) + 1 for p in self.populations if p.groups is not None}
+
     # ------------------------------------------------------------------ serialization
     def save(self, path: str | Path) -> None:
         arrays, header = (
@@ -123,6 +140,8 @@ class QuantizedNetwork(GraphQueries):
             entry["params_type"] = type(p.params).__name__
             for f in dataclasses.fields(p.params):
                 arrays[f"pop{i}_{f.name}"] = getattr(p.params, f.name)
+            if p.groups is not None:
+                arrays[f"pop{i}_groups"] = p.groups
             header["populations"].append(entry)
         for i, p in enumerate(self.projections):
             entry = {k: getattr(p, k) for k in ("name", "source", "target", "delay_steps")}
@@ -181,7 +200,7 @@ class QuantizedNetwork(GraphQueries):
             e = dict(e)
             kind = PARAMS[e.pop("params_type", "LoihiLifParams")]
             params = kind(**{f.name: arrays[f"pop{i}_{f.name}"] for f in dataclasses.fields(kind)})
-            pops.append(QPopulation(params=params, **e))
+            pops.append(QPopulation(params=params, groups=arrays.get(f"pop{i}_groups"), **e))
         projs = []
         for i, e in enumerate(header["projections"]):
             e = dict(e)

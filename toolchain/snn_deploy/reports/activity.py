@@ -25,9 +25,14 @@ def _fan_out(weight) -> np.ndarray:
 def _core_of(mapping: dict, qnet) -> dict:
     """population -> core id of each of its neurons, from ``mapping.json``."""
     out = {p.name: np.full(p.size, -1) for p in qnet.populations}
+    groups = mapping.get("groups", {})  # a population split into groups: slices of a group
     for c in mapping.get("cores", []):
         for s in c["slices"]:
-            out[s["population"]][s["start"] : s["stop"]] = c["core"]
+            g = groups.get(s["population"])
+            if g is None:
+                out[s["population"]][s["start"] : s["stop"]] = c["core"]
+            else:
+                out[g["population"]][np.asarray(g["neurons"])[s["start"] : s["stop"]]] = c["core"]
     return out
 
 

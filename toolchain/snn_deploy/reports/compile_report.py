@@ -95,6 +95,33 @@ def _activity_markdown(e: dict) -> list[str]:
     return lines
 
 
+def _legalization_markdown(leg: dict) -> list[str]:
+    lines = [
+        "## Legalization",
+        "",
+        leg["summary"] or "no population was changed",
+        "",
+        f"Cores: {leg['cores_before']} with one process per layer (as if the chip held "
+        f"per-neuron parameters), {leg['cores_after']} as compiled. Populations split: "
+        + (", ".join(f"`{k}` {v} groups" for k, v in leg["split_populations"].items()) or "none")
+        + " (a split network is not a chain of one process per layer).",
+        "",
+    ]
+    rows = [
+        [
+            t["step"],
+            f"`{t['population']}`",
+            t["what"],
+            t["why"],
+            t["groups"],
+            "" if t["cores_before"] is None else f"{t['cores_before']} -> {t['cores_after']}",
+        ]
+        for t in leg["transformations"]
+    ]
+    lines += _table(["step", "population", "what", "why", "groups", "cores"], rows)
+    return lines + [""]
+
+
 def render_markdown(r: dict, emulation: dict | None = None) -> str:
     m, q, net = r["mapping"], r["quantization"], r["network"]
     lines = [
@@ -119,6 +146,8 @@ def render_markdown(r: dict, emulation: dict | None = None) -> str:
     if r.get("timing"):
         lines += ["## Timing on the chip", ""]
         lines += [f"- {t}" for t in r["timing"]] + [""]
+    if r.get("legalization"):
+        lines += _legalization_markdown(r["legalization"])
     lines += ["## Quantization per layer", ""]
     rows = []
     for p in q["populations"]:

@@ -3,7 +3,9 @@
 ``run_lava(jobs)`` runs several integer networks in one subprocess (Lava's import and process
 spawning cost about a second; see loihi2-lava.md section 7). A batch of samples becomes one
 network of ``batch`` independent copies (block-diagonal ``Sparse`` weights), which is exact
-because copies never exchange spikes.
+because copies never exchange spikes. A population split into groups (``quantize/groups.py``)
+runs as one ``LIF`` process per group; its spikes and final states come back in the population's
+own neuron order.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import scipy.sparse as sp
 from snn_deploy.backends.emulator.result import EmulationResult
 from snn_deploy.errors import BackendError, UnsupportedError
 from snn_deploy.ir.simulate import check_inputs, input_arrays
+from snn_deploy.quantize.groups import merge_groups, split_groups
 from snn_deploy.quantize.network import QuantizedNetwork
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -104,17 +107,22 @@ def run_lava(jobs: list[LavaJob], timeout_s: float = 1800) -> tuple[list[Emulati
     if reason:
         raise BackendError("cannot run the Lava backend: " + reason)
     header, arrays, layouts = {"networks": []}, {}, []
-    for i, job in enumerate(jobs):
+    split = [_replace_qnet(job, split_groups(job.qnet)) for job in jobs]
+    for i, job in enumerate(split):
         net, layout = _encode(job, f"net{i}_", arrays)
         header["networks"].append(net)
         layouts.append(layout)
     with tempfile.TemporaryDirectory(prefix="snn-deploy-lava-") as tmp:
         out, timings = exchange(RUNNER, header, arrays, Path(tmp), timeout_s, "the Lava runner")
     results = [
-        _decode(job, layout, f"net{i}_", out)
-        for i, (job, layout) in enumerate(zip(jobs, layouts, strict=True))
+        merge_groups(job.qnet, _decode(part, layout, f"net{i}_", out))
+        for i, (job, part, layout) in enumerate(zip(jobs, split, layouts, strict=True))
     ]
     return results, timings
+
+
+def _replace_qnet(job: LavaJob, qnet: QuantizedNetwork) -> LavaJob:
+    return LavaJob(qnet, job.inputs, job.num_steps, job.record, job.blocks)
 
 
 def _uniform(pop, name: str) -> int:
@@ -123,7 +131,7 @@ def _uniform(pop, name: str) -> int:
         raise UnsupportedError(
             f"population '{pop.name}': Lava's LIF takes one {name} per population, "
             f"this one has {values.size} different values",
-            hint="split the population by parameter value before running it in Lava",
+            hint="compile it again with `snn-deploy compile`, which splits such populations",
         )
     return int(values[0])
 
