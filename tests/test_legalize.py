@@ -300,3 +300,45 @@ def test_random_snntorch_networks_compile_and_lava_agrees_on_every_spike(
     args = ["emulate", str(tmp_path / "build3"), "--data", str(tmp_path / "x.npz")]
     assert main([*args, "--backend", "lava"]) == 0
     assert "verified: Lava and the snn-deploy emulator agree on all" in capsys.readouterr().out
+
+
+def _two_layer_network(theta, beta=0.8):
+    from snn_deploy.ir.contract import DiscretizationContract
+    from snn_deploy.ir.network import DiscreteNetwork, InputPort, Population, Projection
+
+    rng = np.random.default_rng(11)
+    n = len(theta)
+    pop = Population(
+        "l1", n, np.zeros(n), np.full(n, beta), np.asarray(theta), np.zeros(n), np.zeros(n)
+    )
+    proj = Projection("w1", "in", "l1", rng.normal(0.3, 0.5, (n, 5)))
+    return DiscreteNetwork(
+        (InputPort("in", 5),), (pop,), (proj,), ("l1",), DiscretizationContract()
+    )
+
+
+def test_thresholds_that_cannot_be_folded_are_split_by_threshold(loihi2):
+    from snn_deploy.quantize.legalize import legalize_float, legalize_integer
+    from snn_deploy.quantize.loihi import quantize_loihi
+
+    net = _two_layer_network([0.5, 0.7, np.inf, 0.5, np.inf])
+    legal, folded, records = legalize_float(net, loihi2)
+    assert legal is net and folded == ()
+    assert [r.step for r in records] == ["thresholds kept"]
+    qnet, _, violations = quantize_loihi(legal, loihi2)
+    assert not violations
+    qnet, records, cores = legalize_integer(qnet, legal, loihi2)
+    np.testing.assert_array_equal(qnet.population("l1").groups, [0, 1, 2, 0, 2])
+    assert [r.step for r in records] == ["split into groups"]
+    assert "differ in vth" in records[0].why
+    assert cores == (1, 1)
+
+
+def test_calibration_of_folded_layers_is_bounded_by_the_smallest_threshold():
+    from snn_deploy.quantize.legalize import fold_calibration
+
+    net = _two_layer_network([0.5, 2.0, 1.0])
+    calib = {"l1": {"max_abs_current": 2.0, "max_abs_voltage": 4.0, "source": "training"}}
+    got = fold_calibration(calib, net, ("l1",))
+    assert got == {"l1": {"max_abs_current": 4.0, "max_abs_voltage": 8.0, "source": "training"}}
+    assert fold_calibration(calib, net, ()) == calib
