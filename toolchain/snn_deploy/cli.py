@@ -69,6 +69,20 @@ def _learn(args) -> int:
     return 0
 
 
+def _slices(slices: list, groups: dict) -> str:
+    """A core's slices; the groups of a split layer as one entry with their count."""
+    parts, counts = [], {}
+    for s in slices:
+        g = groups.get(s["population"])
+        if g is None:
+            parts.append(f"{s['population']}[{s['start']}:{s['stop']}]")
+        else:
+            if g["population"] not in counts:
+                parts.append(g["population"])
+            counts[g["population"]] = counts.get(g["population"], 0) + 1
+    return ", ".join(f"{p} ({counts[p]} group slices)" if p in counts else p for p in parts)
+
+
 def _compile(args) -> int:
     from snn_deploy import api
 
@@ -116,7 +130,7 @@ def _compile(args) -> int:
         print(
             f"  core {c['core']:3}: {c['neurons']:>5,} / {m['max_neurons_per_core']:,} neurons, "
             f"{c['memory_bits'] // 8:>7,} / {m['memory_bits_per_core'] // 8:,} bytes  "
-            + ", ".join(f"{s['population']}[{s['start']}:{s['stop']}]" for s in c["slices"])
+            + _slices(c["slices"], m.get("groups", {}))
         )
     if len(m["cores"]) > 8:
         print(f"  ... {len(m['cores']) - 8} more cores (see report.md)")
