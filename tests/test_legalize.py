@@ -53,7 +53,7 @@ def _tensor(rng, lo, hi, n, values=None):
     return torch.from_numpy(rng.choice(pool, n) if values else pool).float()
 
 
-def snntorch_network(seed: int, kinds=None, decays=None):
+def snntorch_network(seed: int, kinds=None, decays=None, sizes=None):
     """A random snnTorch Sequential of Linear + (Leaky | Synaptic | RLeaky) layers, every
     ``beta``, ``alpha`` and ``threshold`` a per-neuron tensor, reset to zero (not delayed); and
     its input size. Thresholds all differ; ``decays`` (a number) draws each layer's ``beta`` and
@@ -61,7 +61,8 @@ def snntorch_network(seed: int, kinds=None, decays=None):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     kinds = kinds or KINDS[seed % len(KINDS)]
-    sizes = [int(rng.integers(8, 14)), *rng.integers(8, 16, len(kinds) - 1).tolist(), 6]
+    if sizes is None:
+        sizes = [int(rng.integers(8, 14)), *rng.integers(8, 16, len(kinds) - 1).tolist(), 6]
     layers = []
     for i, kind in enumerate(kinds):
         n_in, n = sizes[i], sizes[i + 1]
@@ -224,8 +225,8 @@ def test_damaged_groups_are_refused(tmp_path):
         QuantizedNetwork.load(tmp_path / "bad.npz")
 
 
-def _compile(tmp_path, seed, decays=None, **kw):
-    net_t, n_in = snntorch_network(seed, decays=decays)
+def _compile(tmp_path, seed, decays=None, kinds=None, sizes=None, **kw):
+    net_t, n_in = snntorch_network(seed, kinds, decays, sizes)
     path = _export(net_t, n_in, tmp_path / f"m{seed}.nir")
     out = tmp_path / f"build{seed}"
     report = api.compile(path, "loihi2", out, **kw).to_dict()
@@ -266,10 +267,10 @@ def test_subtract_reset_is_still_refused_with_its_reason(tmp_path):
 def test_random_snntorch_networks_compile_and_lava_agrees_on_every_spike(
     tmp_path, lava_ready, capsys
 ):
-    """8 networks in one Lava run (one LIF process per group, one Dense per pair of groups),
+    """9 networks in one Lava run (one LIF process per group, one Dense per pair of groups),
     then one through the CLI. Lava's simulation runs every process in an OS process of its own,
-    so these layers draw their decays from 2 values each (up to 4 groups per layer); the split
-    itself has no such limit (test_compile_reports_every_transformation: one group per neuron)."""
+    so 8 of them draw each layer's decays from 2 values (up to 4 groups per layer) and the one
+    whose every decay differs (one group per neuron) is small."""
     from snn_deploy.backends.lava.bridge import LavaJob, run_lava
     from snn_deploy.flow import resolve_profile
 
@@ -282,6 +283,12 @@ def test_random_snntorch_networks_compile_and_lava_agrees_on_every_spike(
         steps = T + max(p.shift_steps for p in qnet.populations)
         jobs.append(LavaJob(qnet, {qnet.inputs[0].name: _inputs(seed, n_in, 2)}, steps))
     assert split >= 12, "most layers should have been split"
+    # and one small network whose every decay differs: one group per neuron
+    report, out, n_in = _compile(tmp_path, 8, None, ("synaptic", "rleaky"), [6, 5, 3])
+    assert sorted(report["legalization"]["split_populations"].values()) == [3, 5]
+    qnet = QuantizedNetwork.load(out / "network.npz")
+    steps = T + max(p.shift_steps for p in qnet.populations)
+    jobs.append(LavaJob(qnet, {qnet.inputs[0].name: _inputs(8, n_in, 2)}, steps))
     results, _ = run_lava(jobs)
     spikes = 0
     for k, (job, lava) in enumerate(zip(jobs, results, strict=True)):
