@@ -27,7 +27,7 @@ from snn_deploy.cli import main
 from snn_deploy.errors import InputFileError, ResourceError
 from snn_deploy.ir.normalize import normalize
 from snn_deploy.ir.simulate import simulate
-from snn_deploy.quantize.groups import assign_groups, merge_groups, split_groups
+from snn_deploy.quantize.groups import assign_groups, merge_groups, split_groups, split_reason
 from snn_deploy.quantize.legalize import fold_thresholds, foldable
 from snn_deploy.quantize.network import (
     LoihiLifParams,
@@ -206,6 +206,8 @@ def test_groups_are_the_fewest_and_round_trip(tmp_path):
             members = p.groups == g
             for f in ("du", "dv", "vth"):
                 assert np.unique(getattr(p.params, f)[members]).size == 1
+    assert "'l1' into" in split_reason(qnet)
+    assert split_reason(dataclasses.replace(qnet, populations=random_qnet(rng).populations)) is None
     qnet.save(tmp_path / "n.npz")
     back = QuantizedNetwork.load(tmp_path / "n.npz")
     assert back.split_populations == qnet.split_populations

@@ -179,3 +179,16 @@ def merge_groups(qnet: QuantizedNetwork, result):
         voltage=voltage,
         events=events,
     )
+
+
+def split_reason(qnet: QuantizedNetwork) -> str | None:
+    """Why ``qnet`` is not a chain of one process per layer (None if it is one): for an exporter
+    that can only write chains (netx) to refuse it with this reason."""
+    split = qnet.split_populations
+    if not split:
+        return None
+    layers = ", ".join(f"'{name}' into {k}" for name, k in split.items())
+    return (
+        f"layers split into groups of equal decays and thresholds ({layers}) run as several "
+        "processes each, which is not a chain of one layer per process"
+    )
