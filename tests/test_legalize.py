@@ -254,6 +254,7 @@ def test_compile_reports_every_transformation(tmp_path, capsys):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["split_populations"] == leg["split_populations"]
     assert "## Legalization" in (tmp_path / "b" / "report.md").read_text()
+    assert "<h2>Legalization</h2>" in (tmp_path / "b" / "report.html").read_text()
     assert qnet.split_populations == leg["split_populations"]
     assert all(isinstance(p.params, LoihiLifParams) for p in qnet.populations)
 

@@ -148,8 +148,30 @@ def render_html(r: dict, emulation: dict | None = None) -> str:
         f"{m['cores_used']} of {m['cores_available']} cores; {net['neurons']:,} neurons, "
         f"{net['synapses']:,} synapses</p>",
         f"<p class='note'>Contract: {_esc(r['contract']['description'])}</p>",
-        "<h2>Quantization</h2>",
     ]
+    if r.get("legalization"):
+        leg = r["legalization"]
+        parts += [
+            "<h2>Legalization</h2>",
+            f"<p>{_esc(leg['summary'])}</p>",
+            _table(
+                ["step", "population", "what", "why", "groups", "cores"],
+                [
+                    [
+                        t["step"],
+                        t["population"],
+                        t["what"],
+                        t["why"],
+                        t["groups"],
+                        ""
+                        if t["cores_before"] is None
+                        else f"{t['cores_before']} -> {t['cores_after']}",
+                    ]
+                    for t in leg["transformations"]
+                ],
+            ),
+        ]
+    parts.append("<h2>Quantization</h2>")
     projs = [w for p in q["populations"] for w in p["weights"]]
     parts.append(
         bar_chart(
