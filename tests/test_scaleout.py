@@ -234,6 +234,79 @@ def test_sharded_spikes_equal_one_process_and_survive_a_killed_worker(artifact, 
     _assert_same_results(whole, got)
 
 
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_lava_shards_each_in_their_worker_equal_one_lava_run_and_the_emulator(
+    artifact, loaded, dask_cluster, lava_ready
+):
+    """``--backend lava`` on Dask: every shard runs in a Lava subprocess started by the worker
+    that runs it; the joined spikes and final states equal one unsharded Lava run and the
+    emulator, integer for integer."""
+    from distributed import Client
+
+    from snn_deploy.emulation import run_lava_samples
+
+    net, qnet, profile, inputs, n, chip_steps = loaded
+    few = {k: v[:96] for k, v in inputs.items()}
+    whole, _ = run_lava_samples(qnet, few, chip_steps)
+    _, emu, _ = run_pair(net, qnet, profile, few, chip_steps)
+    lava_pids = []
+    with Client(dask_cluster, timeout="30s") as client:
+        runner = ShardedRunner(client, artifact, "digits", 96, 3)
+        _, got_emu, seconds, got = runner(96, chip_steps, lava=True)
+        workers = client.run(os.getpid)
+        lava_pids = [p for pid in workers.values() for p in _lava_descendants(pid)]
+    assert seconds["lava (sum over shards)"] > 0
+    assert lava_pids == []  # the workers' Lava processes have ended
+    for pop, spikes in whole.spikes.items():
+        np.testing.assert_array_equal(got.spikes[pop], spikes, err_msg=f"Lava {pop} spikes")
+        np.testing.assert_array_equal(emu.spikes[pop], spikes, err_msg=f"emulator {pop} spikes")
+        np.testing.assert_array_equal(got_emu.spikes[pop], spikes, err_msg=f"shards {pop}")
+        for var in ("u", "v"):
+            want = whole.final_state[pop][var]
+            np.testing.assert_array_equal(got.final_state[pop][var], want, err_msg=f"{pop}.{var}")
+            np.testing.assert_array_equal(emu.final_state[pop][var], want, err_msg=f"{pop}.{var}")
+    assert sum(int(s.sum()) for s in whole.spikes.values()) > 0
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_lava_on_a_local_cluster_via_cli_gives_the_unsharded_summary(artifact, tmp_path,
+                                                                     lava_ready):  # fmt: skip
+    argv = ["emulate", str(artifact), "--no-save", "--backend", "lava", "--samples", "96"]
+    summaries = []
+    for extra in ([], ["--workers", "2"]):
+        out = tmp_path / f"lava{len(extra)}.json"
+        assert main([*argv, *extra, "--json", str(out)]) == 0
+        got = json.loads(out.read_text())
+        assert ("lava (sum over shards)" if extra else "lava") in got.pop("seconds")
+        summaries.append(json.dumps(got, sort_keys=True))
+    assert summaries[0] == summaries[1]
+    assert "verified: Lava and the snn-deploy emulator agree" in summaries[0]
+
+
+def _lava_descendants(pid: int) -> list[int]:
+    """Process ids of Lava runners below ``pid`` (Linux /proc; empty elsewhere)."""
+    from snn_deploy.backends.lava.bridge import RUNNER
+
+    found, todo = [], [pid]
+    while todo:
+        path = Path(f"/proc/{todo.pop()}/task")
+        for task in path.iterdir() if path.is_dir() else ():
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                try:
+                    cmd = Path(f"/proc/{kid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found += [kid] if str(RUNNER).encode() in cmd else []
+                todo.append(kid)
+    return found
+
+
 def test_in_process_shards_with_progress_give_the_same_summary(artifact, baseline):
     got = _record(api.emulate(artifact, save=False, progress=True, shards=5))
     assert json.dumps(got, sort_keys=True) == json.dumps(baseline, sort_keys=True)

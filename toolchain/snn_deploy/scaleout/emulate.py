@@ -2,9 +2,11 @@
 
 A shard is a range ``[start, stop)`` of sample indices. The task a worker runs gets the artifact
 folder, the data's name or path and the bounds (never arrays), loads both itself (cached per
-worker process) and returns :func:`snn_deploy.emulation.run_pair` of its samples. The client
-joins the shards in order: spikes, voltages and final states are concatenated along the sample
-axis, event counts (integers) summed. The result is what one process computes on all samples.
+worker process) and returns :func:`snn_deploy.emulation.run_pair` of its samples and, for
+``--backend lava``, what its own Lava subprocess computed on them
+(:func:`snn_deploy.emulation.run_lava_samples`). The client joins the shards in order: spikes,
+voltages and final states are concatenated along the sample axis, event counts (integers)
+summed. The result is what one process computes on all samples.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.emulation import FLOAT_BLOCK, run_pair
+from snn_deploy.emulation import FLOAT_BLOCK, concat_results, run_lava_samples, run_pair
 
 
 def shard_bounds(samples: int, shards: int) -> list[tuple[int, int]]:
@@ -69,20 +71,28 @@ def emulate_shard(
     chip_steps: int,
     stamp: tuple,
     emulator_options: dict,
+    lava: bool = False,
 ):
-    """The task a worker runs: ``run_pair`` on samples ``[start, stop)`` of ``data``."""
+    """The task a worker runs: ``run_pair`` on samples ``[start, stop)`` of ``data`` and, with
+    ``lava``, the same samples in a Lava subprocess of this worker:
+    ``(SimResult, EmulationResult, seconds, Lava's EmulationResult or None)``."""
     _one_thread()
     profile, net, qnet, inputs = _load(folder, data, samples, stamp)
     shard = {k: v[start:stop] for k, v in inputs.items()}
-    return run_pair(net, qnet, profile, shard, chip_steps, **emulator_options)
+    ref, emu, seconds = run_pair(net, qnet, profile, shard, chip_steps, **emulator_options)
+    result = None
+    if lava:
+        result, seconds["lava"] = run_lava_samples(qnet, shard, chip_steps)
+    return ref, emu, seconds, result
 
 
 def join(parts: list) -> tuple:
-    """``(SimResult, EmulationResult, seconds)`` of all shards from theirs, in shard order."""
+    """``(SimResult, EmulationResult, seconds, Lava's EmulationResult or None)`` of all shards
+    from theirs, in shard order."""
     from snn_deploy.backends.emulator.result import EmulationResult
     from snn_deploy.ir.simulate import SimResult
 
-    refs, emus, secs = zip(*parts, strict=True)
+    refs, emus, secs, lavas = zip(*parts, strict=True)
 
     def cat(dicts):
         return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
@@ -107,7 +117,8 @@ def join(parts: list) -> tuple:
         events=events,
     )
     seconds = {k: sum(s[k] for s in secs) for k in secs[0]}
-    return ref, emu, seconds
+    lava = concat_results(lavas) if lavas[0] is not None else None
+    return ref, emu, seconds, lava
 
 
 class ShardedRunner:
@@ -135,7 +146,9 @@ class ShardedRunner:
         self.emulator_options = dict(emulator_options or {})
         self.on_shard = on_shard or (lambda start, stop: None)
 
-    def __call__(self, samples: int, chip_steps: int):
+    def __call__(self, samples: int, chip_steps: int, lava: bool = False):
+        """``(SimResult, EmulationResult, seconds, Lava's result or None)`` of ``samples``;
+        with ``lava``, every shard also runs in a Lava subprocess of the worker running it."""
         bounds = shard_bounds(samples, self.shards)
         stamp = _stamp(self.folder, self.data)
         args = (self.folder, self.data, self.samples)
@@ -144,21 +157,21 @@ class ShardedRunner:
         if self.client is None:
             parts = []
             for start, stop in bounds:
-                parts.append(emulate_shard(*args, start, stop, chip_steps, stamp, opts))
+                parts.append(emulate_shard(*args, start, stop, chip_steps, stamp, opts, lava))
                 self.on_shard(start, stop)
         else:
             from distributed import as_completed
 
             futures = {
                 self.client.submit(
-                    emulate_shard, *args, start, stop, chip_steps, stamp, opts, pure=False
+                    emulate_shard, *args, start, stop, chip_steps, stamp, opts, lava, pure=False
                 ): (start, stop)
                 for start, stop in bounds
             }
             for future in as_completed(futures):
                 self.on_shard(*futures[future])
             parts = self.client.gather(list(futures))
-        ref, emu, seconds = join(parts)
+        ref, emu, seconds, lava_result = join(parts)
         seconds = {f"{k} (sum over shards)": v for k, v in seconds.items()}
         seconds["sharded run (wall)"] = time.perf_counter() - t0
-        return ref, emu, seconds
+        return ref, emu, seconds, lava_result
