@@ -152,6 +152,33 @@ def test_shard_bounds_cover_the_samples_at_block_multiples():
         assert len(bounds) == min(shards, -(-samples // FLOAT_BLOCK))
 
 
+def test_packed_results_unpack_to_equal_arrays_of_the_same_dtypes():
+    from snn_deploy.backends.emulator.result import EmulationResult
+    from snn_deploy.scaleout.emulate import NarrowInts, PackedBools, pack, unpack
+
+    rng = np.random.default_rng(0)
+    spikes = rng.random((5, 7, 13)) < 0.3
+    state = {"u": rng.integers(-(2**23), 2**23, (5, 13)), "v": np.zeros((5, 13), np.int64)}
+    wide = np.array([2**40, -1], dtype=np.int64)
+    result = EmulationResult({"a": spikes}, {"a": state}, 7, {"a": rng.random((5, 7, 13))})
+    packed = pack((result, {"seconds": 1.5}, None, wide))
+    assert isinstance(packed[0].spikes["a"], PackedBools)
+    assert isinstance(packed[0].final_state["a"]["u"], NarrowInts)
+    assert packed[0].final_state["a"]["u"].values.dtype == np.int32
+    assert packed[0].final_state["a"]["v"].values.dtype == np.int8
+    assert packed[3] is wide
+    back, seconds, none, same = unpack(packed)
+    assert seconds == {"seconds": 1.5} and none is None and same is wide
+    for got, want in (
+        (back.spikes["a"], spikes),
+        (back.final_state["a"]["u"], state["u"]),
+        (back.final_state["a"]["v"], state["v"]),
+        (back.voltage["a"], result.voltage["a"]),
+    ):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
 def test_float_reference_does_not_depend_on_sharding_with_float64_weights(loaded):
     """Weights using every bit of float64 and the voltage of every layer recorded: BLAS sums a
     row in an order that depends on the batch's size (measured on this model with plain
