@@ -454,3 +454,104 @@ def test_data_parallel_fit_ranks_agree_and_take_the_one_process_steps(tmp_path, 
     assert [r["train_accuracy"] for r in records] == [r["train_accuracy"] for r in history]
     for got, want in zip(records, history, strict=True):
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-9)
+
+
+CHROMIUM_NAMES = (
+    "chromium-headless-shell",
+    "chromium",
+    "chromium-browser",
+    "chrome-headless-shell",
+)
+
+
+def _chromium() -> str | None:
+    """A headless Chromium: $SNN_DEPLOY_CHROMIUM, or one of CHROMIUM_NAMES on PATH (Debian's
+    ``chromium-headless-shell`` package: ``make chromium``)."""
+    import shutil
+
+    given = os.environ.get("SNN_DEPLOY_CHROMIUM")
+    if given:
+        return given
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+def _png_rgb(path: Path) -> np.ndarray:
+    """(height, width, 3) uint8 of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's
+    screenshots are): the five scanline filters of the PNG specification, section 9."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, 1 + width * bpp)
+    out = np.zeros((height, width * bpp), np.int32)
+    prev = np.zeros(width * bpp, np.int32)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if kind == 0:
+            row = line
+        elif kind == 2:
+            row = (line + prev) % 256
+        elif kind == 1:
+            row = line.copy()
+            for i in range(bpp, len(row)):
+                row[i] = (row[i] + row[i - bpp]) % 256
+        else:
+            row = line.copy()
+            for i in range(len(row)):
+                a = row[i - bpp] if i >= bpp else 0
+                b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+                if kind == 3:
+                    row[i] = (row[i] + (a + b) // 2) % 256
+                else:
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                    row[i] = (row[i] + pred) % 256
+        out[y], prev = row, row
+    return out.reshape(height, width, bpp)[:, :, :3].astype(np.uint8)
+
+
+@pytest.mark.timeout(120)
+def test_sweep_page_renders_its_plot_in_headless_chromium(tmp_path):
+    """The page of a sweep of 2 targets x 3 weight widths, screenshotted by a headless Chromium
+    (file:// only, no network): each target's line is drawn in its colour inside the plot."""
+    from snn_deploy.scaleout.sweep import render_html
+
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no headless Chromium (apt-get install chromium-headless-shell: make chromium)")
+    variants = [
+        {"name": f"{t}-w{b}", "target": t, "weight_bits": b, "percentile": 100.0, "seed": 0,
+         "status": "ok", "float_accuracy": 0.95, "int_accuracy": acc, "cores_used": 1,
+         "cores_available": 128}
+        for t, shift in (("loihi2", 0.0), ("fixedpoint", 0.3))
+        for b, acc in ((8, 0.9 - shift), (4, 0.8 - shift), (2, 0.5 - shift))
+    ]  # fmt: skip
+    page = tmp_path / "sweep.html"
+    page.write_text(render_html({"model": "m.pt", "data": "digits", "variants": variants}))
+    shot = tmp_path / "shot.png"
+    cmd = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,900",
+        f"--screenshot={shot}", page.as_uri(),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-1000:]
+    rgb = _png_rgb(shot).astype(int)
+    for colour in ("#1f77b4", "#d62728"):  # the first two series' colours (sweep.render_html)
+        want = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        ys, xs = np.nonzero(np.abs(rgb - want).max(axis=2) <= 8)
+        assert len(xs) > 200, f"{colour}: {len(xs)} pixels"  # a line across the plot
+        assert xs.max() - xs.min() > 400, colour  # from 2 bits to 8 bits and the legend
