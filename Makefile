@@ -10,13 +10,14 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env pynn-env interop-envs interop-fixtures demo test bench lint clean
+.PHONY: help venv lava-env pynn-env interop-envs interop-fixtures chromium demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
 	@echo "make test   run the whole test suite (what CI runs)"
 	@echo "make bench  run the benchmarks in benchmarks/ (minutes; not part of make test)"
 	@echo "make clean  remove build outputs (keeps the virtual environments)"
+	@echo "make chromium  install Debian's chromium-headless-shell (the sweep.html rendering test)"
 	@echo "make interop-fixtures  regenerate tests/interop/fixtures/ with Norse 1.1.0 and Sinabs 3.1.3"
 
 venv: $(VENV)/.installed
@@ -42,6 +43,13 @@ interop-envs:
 
 interop-fixtures:
 	@scripts/make-interop-fixtures
+
+# a headless Chromium for the test that renders sweep.html (skipped without one): Debian's
+# package, from the distribution's archive (no browser download of its own)
+chromium:
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+	  { command -v apt-get >/dev/null && apt-get install -y -q chromium-headless-shell; } || \
+	  { echo "error: no apt-get; install a headless Chromium and set SNN_DEPLOY_CHROMIUM to it" >&2; exit 1; }
 
 $(DEMO)/model.pt: $(VENV)/.installed
 	@mkdir -p $(DEMO)

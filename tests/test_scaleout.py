@@ -152,6 +152,33 @@ def test_shard_bounds_cover_the_samples_at_block_multiples():
         assert len(bounds) == min(shards, -(-samples // FLOAT_BLOCK))
 
 
+def test_packed_results_unpack_to_equal_arrays_of_the_same_dtypes():
+    from snn_deploy.backends.emulator.result import EmulationResult
+    from snn_deploy.scaleout.emulate import NarrowInts, PackedBools, pack, unpack
+
+    rng = np.random.default_rng(0)
+    spikes = rng.random((5, 7, 13)) < 0.3
+    state = {"u": rng.integers(-(2**23), 2**23, (5, 13)), "v": np.zeros((5, 13), np.int64)}
+    wide = np.array([2**40, -1], dtype=np.int64)
+    result = EmulationResult({"a": spikes}, {"a": state}, 7, {"a": rng.random((5, 7, 13))})
+    packed = pack((result, {"seconds": 1.5}, None, wide))
+    assert isinstance(packed[0].spikes["a"], PackedBools)
+    assert isinstance(packed[0].final_state["a"]["u"], NarrowInts)
+    assert packed[0].final_state["a"]["u"].values.dtype == np.int32
+    assert packed[0].final_state["a"]["v"].values.dtype == np.int8
+    assert packed[3] is wide
+    back, seconds, none, same = unpack(packed)
+    assert seconds == {"seconds": 1.5} and none is None and same is wide
+    for got, want in (
+        (back.spikes["a"], spikes),
+        (back.final_state["a"]["u"], state["u"]),
+        (back.final_state["a"]["v"], state["v"]),
+        (back.voltage["a"], result.voltage["a"]),
+    ):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
 def test_float_reference_does_not_depend_on_sharding_with_float64_weights(loaded):
     """Weights using every bit of float64 and the voltage of every layer recorded: BLAS sums a
     row in an order that depends on the batch's size (measured on this model with plain
@@ -232,6 +259,79 @@ def test_sharded_spikes_equal_one_process_and_survive_a_killed_worker(artifact, 
         client.wait_for_workers(2, timeout=60)  # the nanny restarted it
     assert killed, "no worker was busy when the first shard arrived"
     _assert_same_results(whole, got)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_lava_shards_each_in_their_worker_equal_one_lava_run_and_the_emulator(
+    artifact, loaded, dask_cluster, lava_ready
+):
+    """``--backend lava`` on Dask: every shard runs in a Lava subprocess started by the worker
+    that runs it; the joined spikes and final states equal one unsharded Lava run and the
+    emulator, integer for integer."""
+    from distributed import Client
+
+    from snn_deploy.emulation import run_lava_samples
+
+    net, qnet, profile, inputs, n, chip_steps = loaded
+    few = {k: v[:96] for k, v in inputs.items()}
+    whole, _ = run_lava_samples(qnet, few, chip_steps)
+    _, emu, _ = run_pair(net, qnet, profile, few, chip_steps)
+    lava_pids = []
+    with Client(dask_cluster, timeout="30s") as client:
+        runner = ShardedRunner(client, artifact, "digits", 96, 3)
+        _, got_emu, seconds, got = runner(96, chip_steps, lava=True)
+        workers = client.run(os.getpid)
+        lava_pids = [p for pid in workers.values() for p in _lava_descendants(pid)]
+    assert seconds["lava (sum over shards)"] > 0
+    assert lava_pids == []  # the workers' Lava processes have ended
+    for pop, spikes in whole.spikes.items():
+        np.testing.assert_array_equal(got.spikes[pop], spikes, err_msg=f"Lava {pop} spikes")
+        np.testing.assert_array_equal(emu.spikes[pop], spikes, err_msg=f"emulator {pop} spikes")
+        np.testing.assert_array_equal(got_emu.spikes[pop], spikes, err_msg=f"shards {pop}")
+        for var in ("u", "v"):
+            want = whole.final_state[pop][var]
+            np.testing.assert_array_equal(got.final_state[pop][var], want, err_msg=f"{pop}.{var}")
+            np.testing.assert_array_equal(emu.final_state[pop][var], want, err_msg=f"{pop}.{var}")
+    assert sum(int(s.sum()) for s in whole.spikes.values()) > 0
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_lava_on_a_local_cluster_via_cli_gives_the_unsharded_summary(artifact, tmp_path,
+                                                                     lava_ready):  # fmt: skip
+    argv = ["emulate", str(artifact), "--no-save", "--backend", "lava", "--samples", "96"]
+    summaries = []
+    for extra in ([], ["--workers", "2"]):
+        out = tmp_path / f"lava{len(extra)}.json"
+        assert main([*argv, *extra, "--json", str(out)]) == 0
+        got = json.loads(out.read_text())
+        assert ("lava (sum over shards)" if extra else "lava") in got.pop("seconds")
+        summaries.append(json.dumps(got, sort_keys=True))
+    assert summaries[0] == summaries[1]
+    assert "verified: Lava and the snn-deploy emulator agree" in summaries[0]
+
+
+def _lava_descendants(pid: int) -> list[int]:
+    """Process ids of Lava runners below ``pid`` (Linux /proc; empty elsewhere)."""
+    from snn_deploy.backends.lava.bridge import RUNNER
+
+    found, todo = [], [pid]
+    while todo:
+        path = Path(f"/proc/{todo.pop()}/task")
+        for task in path.iterdir() if path.is_dir() else ():
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                try:
+                    cmd = Path(f"/proc/{kid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found += [kid] if str(RUNNER).encode() in cmd else []
+                todo.append(kid)
+    return found
 
 
 def test_in_process_shards_with_progress_give_the_same_summary(artifact, baseline):
@@ -316,3 +416,142 @@ def test_two_process_data_parallel_training_matches_one_process(tmp_path, capsys
     assert one["float_test_accuracy"] > 0.85 and two > 0.85
     assert abs(two - one["float_test_accuracy"]) < 0.04
     assert api.compile(tmp_path / "two.pt", "loihi2", tmp_path / "art2") is not None
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("algorithm", ["bptt", "fptt"])
+def test_data_parallel_fit_ranks_agree_and_take_the_one_process_steps(tmp_path, algorithm):
+    """``fit(..., data_parallel=True)`` under torchrun, 2 gloo processes on 127.0.0.1, float64,
+    a short last batch (one rank's share empty): both ranks end with the same parameters bit for
+    bit (they sum the same gradients and take the same steps), and those equal one process on
+    the whole batches up to the order of float sums (float64: 1e-9 relative), far below what a
+    different batch or learning rate would give."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import ddp_fit_rank
+
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        str(Path(ddp_fit_rank.__file__)), str(tmp_path), algorithm,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for name, value in ranks[0].items():
+        np.testing.assert_array_equal(ranks[1][name].numpy(), value.numpy(), err_msg=name)
+    one, history = ddp_fit_rank.train(algorithm, data_parallel=False)
+    initial = ddp_fit_rank.sequential_digits_network(8, 16, seed=0).double().state_dict()
+    moved = 0.0
+    for name, value in one.items():
+        two = ranks[0][name].numpy()
+        np.testing.assert_allclose(two, value.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+        moved = max(moved, float((value - initial[name]).abs().max()))
+    assert moved > 1e-3  # the training moved the weights: the comparison is not vacuous
+    records = json.loads((tmp_path / "rank0.json").read_text())
+    assert [r["train_accuracy"] for r in records] == [r["train_accuracy"] for r in history]
+    for got, want in zip(records, history, strict=True):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-9)
+
+
+CHROMIUM_NAMES = (
+    "chromium-headless-shell",
+    "chromium",
+    "chromium-browser",
+    "chrome-headless-shell",
+)
+
+
+def _chromium() -> str | None:
+    """A headless Chromium: $SNN_DEPLOY_CHROMIUM, or one of CHROMIUM_NAMES on PATH (Debian's
+    ``chromium-headless-shell`` package: ``make chromium``)."""
+    import shutil
+
+    given = os.environ.get("SNN_DEPLOY_CHROMIUM")
+    if given:
+        return given
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+def _png_rgb(path: Path) -> np.ndarray:
+    """(height, width, 3) uint8 of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's
+    screenshots are): the five scanline filters of the PNG specification, section 9."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, 1 + width * bpp)
+    out = np.zeros((height, width * bpp), np.int32)
+    prev = np.zeros(width * bpp, np.int32)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if kind == 0:
+            row = line
+        elif kind == 2:
+            row = (line + prev) % 256
+        elif kind == 1:
+            row = line.copy()
+            for i in range(bpp, len(row)):
+                row[i] = (row[i] + row[i - bpp]) % 256
+        else:
+            row = line.copy()
+            for i in range(len(row)):
+                a = row[i - bpp] if i >= bpp else 0
+                b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+                if kind == 3:
+                    row[i] = (row[i] + (a + b) // 2) % 256
+                else:
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                    row[i] = (row[i] + pred) % 256
+        out[y], prev = row, row
+    return out.reshape(height, width, bpp)[:, :, :3].astype(np.uint8)
+
+
+@pytest.mark.timeout(120)
+def test_sweep_page_renders_its_plot_in_headless_chromium(tmp_path):
+    """The page of a sweep of 2 targets x 3 weight widths, screenshotted by a headless Chromium
+    (file:// only, no network): each target's line is drawn in its colour inside the plot."""
+    from snn_deploy.scaleout.sweep import render_html
+
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no headless Chromium (apt-get install chromium-headless-shell: make chromium)")
+    variants = [
+        {"name": f"{t}-w{b}", "target": t, "weight_bits": b, "percentile": 100.0, "seed": 0,
+         "status": "ok", "float_accuracy": 0.95, "int_accuracy": acc, "cores_used": 1,
+         "cores_available": 128}
+        for t, shift in (("loihi2", 0.0), ("fixedpoint", 0.3))
+        for b, acc in ((8, 0.9 - shift), (4, 0.8 - shift), (2, 0.5 - shift))
+    ]  # fmt: skip
+    page = tmp_path / "sweep.html"
+    page.write_text(render_html({"model": "m.pt", "data": "digits", "variants": variants}))
+    shot = tmp_path / "shot.png"
+    cmd = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,900",
+        f"--screenshot={shot}", page.as_uri(),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-1000:]
+    rgb = _png_rgb(shot).astype(int)
+    for colour in ("#1f77b4", "#d62728"):  # the first two series' colours (sweep.render_html)
+        want = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        ys, xs = np.nonzero(np.abs(rgb - want).max(axis=2) <= 8)
+        assert len(xs) > 200, f"{colour}: {len(xs)} pixels"  # a line across the plot
+        assert xs.max() - xs.min() > 400, colour  # from 2 bits to 8 bits and the legend

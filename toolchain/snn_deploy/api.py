@@ -136,7 +136,8 @@ def emulate(
     kernels (default) or its numpy ``reference`` kernels (identical results).
 
     ``workers`` (a local Dask cluster of that many processes) or ``cluster`` (a scheduler's
-    ``tcp://HOST:PORT``) run the samples in ``shards`` (default: 4 per worker) on Dask
+    ``tcp://HOST:PORT``) run the samples in ``shards`` (default: 4 per worker; 1 per worker with
+    ``backend="lava"``, each shard in a Lava subprocess of its worker) on Dask
     (:mod:`snn_deploy.scaleout`); the results are the same as in one process, bit for bit.
     ``progress`` draws a bar on stderr when it is a terminal.
     """

@@ -498,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--shards",
         type=int,
         metavar="K",
-        help="number of sample shards (default: 4 per worker); results do not depend on it",
+        help="number of sample shards (default: 4 per worker, 1 with --backend lava); results "
+        "do not depend on it",
     )
     e.add_argument("--json", help="also write the summary to this JSON file")
     e.add_argument(

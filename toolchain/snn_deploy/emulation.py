@@ -128,8 +128,10 @@ def compare(
     readout; ``auto`` is ``count`` for a spiking output and ``mean_voltage`` otherwise. Use the
     rule the model was trained with (``fit(..., readout="last_membrane")``: ``last_voltage``).
     ``engine`` picks the emulator's kernels: ``compiled`` or the numpy ``reference``.
-    ``runner(samples, chip_steps) -> (float result, integer result, seconds)`` replaces the
-    in-process :func:`run_pair` (``snn_deploy.scaleout`` runs it on shards of the samples).
+    ``runner(samples, chip_steps, lava) -> (float result, integer result, seconds, Lava
+    result or None)`` replaces the in-process :func:`run_pair` and, with ``lava``,
+    :func:`run_lava_samples` (``snn_deploy.scaleout`` runs both on shards of the samples, one
+    Lava process per shard).
     """
     if backend not in ("emulator", "lava"):
         raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
@@ -139,22 +141,16 @@ def compare(
         )
     n, steps = next(iter(inputs.values())).shape[:2]
     chip_steps = steps + max(p.shift_steps for p in qnet.populations)
+    lava = None
     if runner is None:
         ref, emu, seconds = run_pair(net, qnet, profile, inputs, chip_steps, engine=engine)
+        if backend == "lava":
+            lava, seconds["lava"] = run_lava_samples(qnet, inputs, chip_steps)
     else:
-        ref, emu, seconds = runner(n, chip_steps)
+        ref, emu, seconds, lava = runner(n, chip_steps, lava=backend == "lava")
     result, verification, notes = emu, "", []
     if backend == "lava":
-        from snn_deploy.backends.lava.bridge import LavaJob, run_lava
-
-        t0 = time.perf_counter()
-        jobs = [
-            LavaJob(qnet, {k: v[i : i + LAVA_CHUNK] for k, v in inputs.items()}, chip_steps)
-            for i in range(0, n, LAVA_CHUNK)
-        ]
-        parts, _ = run_lava(jobs)
-        seconds["lava"] = time.perf_counter() - t0
-        result = _concat(parts)
+        result = lava
         verification = _verify_equal(emu, result)
     layers = []
     for p in qnet.populations:
@@ -259,6 +255,22 @@ def run_pair(net, qnet, profile, inputs: dict, chip_steps: int, **emulator_optio
     return ref, emu, seconds
 
 
+def run_lava_samples(qnet, inputs: dict, chip_steps: int):
+    """``inputs`` run in Lava in one subprocess, as networks of :data:`LAVA_CHUNK` copies
+    (exact: the copies never exchange spikes): ``(EmulationResult without voltages, seconds)``.
+    """
+    from snn_deploy.backends.lava.bridge import LavaJob, run_lava
+
+    t0 = time.perf_counter()
+    n = next(iter(inputs.values())).shape[0]
+    jobs = [
+        LavaJob(qnet, {k: v[i : i + LAVA_CHUNK] for k, v in inputs.items()}, chip_steps)
+        for i in range(0, n, LAVA_CHUNK)
+    ]
+    parts, _ = run_lava(jobs)
+    return concat_results(parts), time.perf_counter() - t0
+
+
 def _simulate_blocks(net, inputs: dict, timing, chip_steps: int, readouts: tuple):
     """``simulate`` on blocks of :data:`FLOAT_BLOCK` samples (one BLAS thread), joined."""
     from threadpoolctl import threadpool_limits
@@ -280,7 +292,8 @@ def _simulate_blocks(net, inputs: dict, timing, chip_steps: int, readouts: tuple
     return SimResult(spikes=spikes, voltage=voltage, num_steps=parts[0].num_steps)
 
 
-def _concat(parts):
+def concat_results(parts):
+    """Lava results of consecutive samples joined along the sample axis."""
     from snn_deploy.backends.emulator.result import EmulationResult
 
     spikes = {k: np.concatenate([p.spikes[k] for p in parts]) for k in parts[0].spikes}

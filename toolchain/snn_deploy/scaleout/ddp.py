@@ -1,10 +1,13 @@
-"""Data-parallel training of the digits example with torchrun (gloo on CPU, 127.0.0.1).
+"""Data-parallel training of the recipes with torchrun (gloo on CPU, 127.0.0.1).
 
 :func:`launch` runs ``python -m torch.distributed.run`` with ``nproc`` processes on this machine;
-each runs :func:`main`: it joins the process group, trains with ``data_parallel=True`` (every
-rank takes its share of every batch; gradients summed over the ranks: the global batch and the
-learning rate are the ones asked for) and rank 0 writes the checkpoint and a summary JSON. For
-several machines, run torchrun yourself (docs/scale-out.md).
+each runs :func:`main`: it joins the process group, trains a recipe (:data:`RECIPES`: the digits
+MLP, or sequential digits with BPTT, TBPTT or FPTT through ``fit``) with ``data_parallel=True``
+(every rank takes its share of every batch; gradients summed over the ranks: the global batch
+and the learning rate are the ones asked for) and rank 0 writes the checkpoint and a summary
+JSON. Any model trained with :func:`snn_deploy.train.algorithms.fit` runs the same way: call it
+with ``data_parallel=True`` after ``torch.distributed.init_process_group``. For several
+machines, run torchrun yourself (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -27,10 +30,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(out, nproc: int, epochs: int | None = None, seed: int | None = None) -> dict:
-    """Train the digits example on ``nproc`` local processes; returns rank 0's summary."""
+RECIPES = ("digits", "sequential-digits")
+
+
+def launch(
+    out,
+    nproc: int,
+    epochs: int | None = None,
+    seed: int | None = None,
+    *,
+    recipe: str = "digits",
+    algorithm: str | None = None,
+    chunk_steps: int | None = None,
+) -> dict:
+    """Train ``recipe`` on ``nproc`` local processes; returns rank 0's summary.
+    ``algorithm`` and ``chunk_steps`` are those of sequential digits (``fit``)."""
     if nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {nproc}")
+    if recipe not in RECIPES:
+        raise UsageError(f"unknown recipe {recipe!r}", hint=f"use one of {', '.join(RECIPES)}")
     with tempfile.TemporaryDirectory(prefix="snn-deploy-ddp-") as tmp:
         summary = Path(tmp) / "summary.json"
         cmd = [
@@ -39,8 +57,11 @@ def launch(out, nproc: int, epochs: int | None = None, seed: int | None = None) 
             "--master-port", str(_free_port()), "-m", "snn_deploy.scaleout.ddp",
             "--out", str(Path(out).resolve()), "--summary", str(summary),
         ]  # fmt: skip
+        cmd += ["--recipe", recipe]
         cmd += ["--epochs", str(epochs)] if epochs is not None else []
         cmd += ["--seed", str(seed)] if seed is not None else []
+        cmd += ["--algorithm", algorithm] if algorithm is not None else []
+        cmd += ["--chunk-steps", str(chunk_steps)] if chunk_steps is not None else []
         env = {
             **os.environ,
             "GLOO_SOCKET_IFNAME": "lo",
@@ -63,21 +84,31 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.distributed as dist
 
-    from snn_deploy.train.recipes import train_digits
+    from snn_deploy.train.recipes import train_digits, train_sequential_digits
 
     ap = argparse.ArgumentParser(prog="snn_deploy.scaleout.ddp")
     ap.add_argument("--out", required=True)
     ap.add_argument("--summary")
+    ap.add_argument("--recipe", choices=RECIPES, default="digits")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--algorithm", choices=("bptt", "tbptt", "fptt"))
+    ap.add_argument("--chunk-steps", type=int)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     try:
-        kwargs = {
-            k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None
+        given = {
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "algorithm": args.algorithm,
+            "chunk_steps": args.chunk_steps,
         }
-        result = train_digits(args.out, data_parallel=True, log=lambda line: None, **kwargs)
+        kwargs = {k: v for k, v in given.items() if v is not None}
+        train = train_digits if args.recipe == "digits" else train_sequential_digits
+        if args.recipe == "digits" and {"algorithm", "chunk_steps"} & set(kwargs):
+            raise UsageError("--algorithm and --chunk-steps are options of sequential-digits")
+        result = train(args.out, data_parallel=True, log=lambda line: None, **kwargs)
         if dist.get_rank() == 0 and args.summary:
             result["processes"] = dist.get_world_size()
             Path(args.summary).write_text(json.dumps(result))

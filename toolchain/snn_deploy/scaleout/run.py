@@ -5,12 +5,13 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from snn_deploy.emulation import compare
-from snn_deploy.errors import UsageError
+from snn_deploy.errors import BackendError, UsageError
 from snn_deploy.progress import bar
 from snn_deploy.scaleout.cluster import check_options, connect
 from snn_deploy.scaleout.emulate import ShardedRunner
 
 SHARDS_PER_WORKER = 4
+LAVA_SHARDS_PER_WORKER = 1  # a Lava process costs ~1 s to start: one per worker
 LOCAL_SHARD_SAMPLES = 500  # in-process shards, for the progress bar only
 
 
@@ -34,15 +35,22 @@ def emulate_sharded(
 
     ``loaded`` is ``(net, qnet, profile, inputs, labels, desc)`` as :func:`api.emulate` read
     them; the workers read the folder and data themselves. ``on_shard(start, stop)`` is called
-    as each shard arrives."""
+    as each shard arrives. With ``backend="lava"`` each shard also runs in a Lava subprocess
+    of the worker that runs it (default: one shard per worker)."""
     check_options(workers, cluster)
     if shards is not None and shards < 1:
         raise UsageError(f"--shards must be at least 1, got {shards}")
     net, qnet, profile, inputs, labels, desc = loaded
+    if backend == "lava":  # before a cluster starts; on --cluster, each worker checks its own
+        from snn_deploy.backends.lava.bridge import check_arithmetic, lava_unavailable_reason
+
+        check_arithmetic(qnet)
+        reason = lava_unavailable_reason()
+        if reason:
+            raise BackendError("cannot run the Lava backend: " + reason)
     n = next(iter(inputs.values())).shape[0]
     distributed = workers is not None or cluster is not None
-    if shards is None:
-        shards = SHARDS_PER_WORKER * (workers or 2) if distributed else -(-n // LOCAL_SHARD_SAMPLES)
+    per_worker = LAVA_SHARDS_PER_WORKER if backend == "lava" else SHARDS_PER_WORKER
     where = f"{workers} worker(s)" if workers else (cluster or "this process")
     with (
         bar(n, f"emulating on {where}", "sample", enabled=progress) as meter,
@@ -54,8 +62,13 @@ def emulate_sharded(
             if on_shard is not None:
                 on_shard(start, stop)
 
+        count = shards
+        if count is None and client is None:
+            count = -(-n // LOCAL_SHARD_SAMPLES)
+        elif count is None:
+            count = per_worker * (workers or max(1, len(client.scheduler_info()["workers"])))
         runner = ShardedRunner(
-            client, folder, data, samples, shards, emulator_options, on_shard=arrived
+            client, folder, data, samples, count, emulator_options, on_shard=arrived
         )
         return compare(
             net, qnet, profile, inputs, labels, desc, backend, mapping, readout, runner=runner

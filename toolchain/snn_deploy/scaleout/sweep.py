@@ -127,12 +127,12 @@ def render_html(result: dict) -> str:
     """A page with an inline SVG plot (integer accuracy vs weight bits, one line per target)
     and a table of every variant (accuracies, cores used, or the reason it was refused)."""
     ok = [r for r in result["variants"] if r["status"] == "ok"]
-    width, height, pad = 640, 360, 50
+    width, height, pad, legend = 760, 360, 50, 120  # legend: room on the right for names
     bits = sorted({r["weight_bits"] or 0 for r in ok}) or [0]
     lo, hi = min(bits), max(bits)
 
     def x(b):
-        return pad + (width - 2 * pad) * ((b - lo) / (hi - lo) if hi > lo else 0.5)
+        return pad + (width - 2 * pad - legend) * ((b - lo) / (hi - lo) if hi > lo else 0.5)
 
     def y(acc):
         return height - pad - (height - 2 * pad) * acc
@@ -141,10 +141,10 @@ def render_html(result: dict) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'role="img" aria-label="integer accuracy against weight bits per target">',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad - legend}" y2="{height - pad}" '
         'stroke="black"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
-        f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">weight bits '
+        f'<text x="{(width - legend) / 2}" y="{height - 10}" text-anchor="middle">weight bits '
         "(0: the chip's widest)</text>",
         f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" '
         'text-anchor="middle">integer accuracy</text>',
@@ -169,7 +169,7 @@ def render_html(result: dict) -> str:
         for b, a in pts:
             parts.append(f'<circle cx="{x(b):.1f}" cy="{y(a):.1f}" r="3" fill="{colour}"/>')
         parts.append(
-            f'<text x="{width - pad + 4}" y="{pad + 16 * i}" fill="{colour}">'
+            f'<text x="{width - pad - legend + 8}" y="{pad + 16 * i}" fill="{colour}">'
             f"{html.escape(target)}</text>"
         )
     parts.append("</svg>")

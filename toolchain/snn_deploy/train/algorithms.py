@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -318,6 +319,7 @@ def fit(
     x_val=None,
     y_val=None,
     on_epoch: Callable[[dict], None] | None = None,
+    data_parallel: bool = False,
 ) -> list[dict]:
     """Train ``model`` in place; returns one record per epoch.
 
@@ -330,6 +332,17 @@ def fit(
     epochs. Records: ``epoch``, ``loss``, ``train_accuracy`` (on the batches as trained),
     ``val_accuracy`` (None without validation data) and ``seconds``; each goes to ``on_epoch``
     or the module logger.
+
+    ``data_parallel`` (under torchrun, ``torch.distributed`` initialised, the same model on
+    every rank): every rank draws the same batch order and takes its share ``idx[rank::world]``
+    of every batch of ``batch_size``; before each update the gradients, each weighted by its
+    rank's share of the batch, are summed over the ranks, then clipped, and every rank takes the
+    same step. The mean losses over samples (cross-entropy, the oracle term) and the FPTT penalty
+    are therefore those of one process on the whole batch with the same ``lr`` and schedule, up
+    to the order of float sums; ``rate_reg`` is the exception (computed on each rank's share,
+    weighted by it: a firing-rate penalty of a batch is not a sum over its samples). Loss and
+    accuracy records are summed over the ranks; a rank whose share of a short last batch is
+    empty takes the same steps with zero gradients.
     """
     if algorithm not in ALGORITHMS:
         raise ModelError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
@@ -364,12 +377,18 @@ def fit(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * steps_per_epoch))
     elif lr_schedule is not None:
         raise ModelError(f"unknown lr_schedule {lr_schedule!r}; use 'cosine' or None")
-    if sched is not None:
-        opt = _ScheduledOptimizer(opt, sched)
     fptt = None
     if algorithm == "fptt":
         fptt = FPTT(model.parameters(), alpha=fptt_alpha, beta=fptt_beta, form=fptt_form)
         clip_grad = 1.0 if clip_grad is None else clip_grad
+    rank, world, shared = 0, 1, None
+    if data_parallel:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        opt = shared = _DataParallelOptimizer(opt, model.parameters(), clip_grad)
+        clip_grad = None  # after the sum over the ranks, in the shared optimizer
+    if sched is not None:
+        opt = _ScheduledOptimizer(opt, sched)
+    steps_per_batch = 1 if algorithm == "bptt" else math.ceil(xt.shape[0] / chunk_steps)
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -378,7 +397,17 @@ def fit(
         total_loss, correct = 0.0, 0
         for first in range(0, n, batch_size):
             idx = order[first : first + batch_size]
-            xb, yb = xt[:, idx], yt[idx]
+            mine = idx[rank::world]
+            if shared is not None:
+                shared.share = len(mine) / len(idx)
+            if not len(mine):  # the other ranks' steps, with zero gradients
+                for _ in range(steps_per_batch):
+                    opt.zero_grad(set_to_none=True)
+                    opt.step()
+                    if fptt is not None:
+                        fptt.update()
+                continue
+            xb, yb = xt[:, mine], yt[mine]
             if algorithm == "bptt":
                 loss, logits = bptt_step(
                     model, opt, xb, yb, readout, rate_reg=rate_reg, clip_grad=clip_grad
@@ -398,13 +427,40 @@ def fit(
                     chunk_weights=chunk_weights,
                     oracle_weight=oracle_weight,
                 )
-            total_loss += loss * len(idx)
+            total_loss += loss * len(mine)
             correct += int((logits.argmax(dim=1) == yb).sum())
+        if data_parallel:
+            sums = torch.tensor([total_loss, float(correct)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total_loss, correct = float(sums[0]), int(sums[1])
         if fptt is not None and fptt_average_each_epoch:
             fptt.load_average()
         val = evaluate(model, x_val, y_val, readout)[0] if x_val is not None else None
         log_epoch(history, epoch, epochs, total_loss, correct, n, val, start, on_epoch)
     return history
+
+
+class _DataParallelOptimizer:
+    """An optimizer whose ``step`` first weights this rank's gradients by its ``share`` of the
+    batch and sums them over the ranks (``all_reduce``), then clips their norm at ``clip_grad``:
+    every rank then holds the same gradients and takes the same step."""
+
+    def __init__(self, optimizer, params, clip_grad: float | None):
+        self.optimizer, self.clip_grad, self.share = optimizer, clip_grad, 1.0
+        self.params = [p for p in params if p.requires_grad]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for p in self.params:
+            if p.grad is None:  # every rank reduces the same tensors
+                p.grad = torch.zeros_like(p)
+            p.grad.mul_(self.share)
+            dist.all_reduce(p.grad)
+        if self.clip_grad:
+            nn.utils.clip_grad_norm_(self.params, self.clip_grad)
+        self.optimizer.step()
 
 
 class _ScheduledOptimizer:

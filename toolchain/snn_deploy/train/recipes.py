@@ -268,8 +268,11 @@ def train_sequential_digits(
     oracle_weight: float = SEQUENTIAL_DEFAULTS["oracle_weight"],
     validation: bool = False,
     log: Callable[[str], None] | None = None,
+    data_parallel: bool = False,
 ) -> dict:
-    """Train on sequential digits; write the checkpoint to ``out_path`` if given.
+    """Train on sequential digits; write the checkpoint to ``out_path`` if given (under
+    ``data_parallel``, one rank of a torchrun job: :func:`~snn_deploy.train.algorithms.fit`
+    shares every batch among the ranks, and rank 0 writes).
 
     Loss: cross-entropy on the readout's last voltage (for TBPTT/FPTT, on its voltage at the
     end of each chunk, weighted ``(k + 1) / K``); Adam with a cosine learning-rate schedule;
@@ -328,6 +331,7 @@ def train_sequential_digits(
         x_val=x_eval,
         y_val=y_eval,
         on_epoch=report,
+        data_parallel=data_parallel,
     )
     seconds = time.perf_counter() - start
     test_accuracy, _ = evaluate_readout(model, x_eval, y_eval, "last_membrane")
@@ -349,7 +353,7 @@ def train_sequential_digits(
         "seed": seed,
         "oracle_weight": oracle_weight,
     }
-    if out_path is not None:
+    if out_path is not None and (not data_parallel or torch.distributed.get_rank() == 0):
         calibration = model.calibrate(time_major(x_train[:256]))
         training = {k: v for k, v in summary.items() if k not in ("path", "history")}
         training["chunk_steps"] = chunk_steps if chunk_steps is not None else 0

@@ -136,10 +136,15 @@ def _uniform(pop, name: str) -> int:
     return int(values[0])
 
 
-def _encode(job: LavaJob, prefix: str, arrays: dict):
-    qnet = job.qnet
+def check_arithmetic(qnet: QuantizedNetwork) -> None:
+    """The Lava backend runs the Loihi family's arithmetic only."""
     if qnet.arithmetic != "loihi":
         raise UnsupportedError(f"the Lava backend runs Loihi arithmetic, not {qnet.arithmetic!r}")
+
+
+def _encode(job: LavaJob, prefix: str, arrays: dict):
+    qnet = job.qnet
+    check_arithmetic(qnet)
     steps = int(job.num_steps)
     batch, _ = check_inputs(qnet, job.inputs)
     x_all = input_arrays(qnet, job.inputs, steps, {i.name: i.shift_steps for i in qnet.inputs})
