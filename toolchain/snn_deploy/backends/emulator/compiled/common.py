@@ -550,6 +550,12 @@ def compact_sources(b, k, x, spikes, units, active, count):
 
 
 @helper
+def ring_slot(k, delay):
+    """``k % delay``, without the division where the delay is one step (most projections)."""
+    return 0 if delay == 1 else k % delay
+
+
+@helper
 def accumulate(ring, slot_of, projs, units, active, count, weights, indices, ptr, k):
     """Every projection adds its active sources' weights into its ring slot for step ``k``
     (``slot_of``: 0 = slot ``k % delay``, 1 = the projection's single accumulator)."""
@@ -558,7 +564,7 @@ def accumulate(ring, slot_of, projs, units, active, count, weights, indices, ptr
         u = row[P_SRC]
         if count[u] == 0:
             continue
-        slot = k % row[P_DELAY] if slot_of == 0 else 0
+        slot = ring_slot(k, row[P_DELAY]) if slot_of == 0 else 0
         start = row[P_RING] + slot * row[P_NTGT]
         add_events(ring, start, row, active, units[u, U_OFF], count[u], weights, indices, ptr)
 
