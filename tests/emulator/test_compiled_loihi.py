@@ -91,7 +91,8 @@ def test_random_networks_dense_and_csr_serial_and_parallel(loihi2):
     spikes, proofs = 0, set()
     for i in range(24):
         qnet = random_loihi_net(rng, csr=i % 2 == 1)
-        proofs |= {bool(f) for f in _prepare(qnet, loihi2.numerics)[-1]}
+        safe, uniform = _prepare(qnet, loihi2.numerics)[-2:]
+        proofs |= {(bool(f), bool(u)) for f, u in zip(safe, uniform, strict=True)}
         batch = 1 if i % 3 == 0 else int(rng.integers(2, 5))
         x = rng.random((batch, 40, qnet.inputs[0].size)) < rng.uniform(0.05, 0.8)
         ref = _compare(qnet, loihi2.numerics, x, 50, parallel=i % 4 >= 2)
@@ -101,7 +102,9 @@ def test_random_networks_dense_and_csr_serial_and_parallel(loihi2):
         spikes += sum(int(s.sum()) for s in ref.spikes.values())
     assert totals["u_wraps"] > 0 and totals["v_saturations"] > 0, totals
     assert spikes > 5_000
-    assert proofs == {True, False}, "populations with and without int32-wrap checks"
+    # populations with and without int32-wrap checks, with the same parameters for every neuron
+    # (held in registers) and with per-neuron biases
+    assert {(True, True), (True, False), (False, True), (False, False)} <= proofs, proofs
 
 
 @pytest.mark.parametrize("exp", [-7, 7])

@@ -54,8 +54,11 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba.core import caching
+from llvmlite import ir
+from numba.core import caching, cgutils
 from numba.core import event as numba_event
+from numba.core import types as nbtypes
+from numba.extending import intrinsic
 
 log = logging.getLogger(__name__)
 
@@ -446,6 +449,28 @@ class NotExact(Exception):
 # ------------------------------------------------------------------- jitted building blocks
 
 
+@intrinsic
+def prefetch(typingctx, arr, at):
+    """Hint to fetch the cache line of ``arr[at]`` (``llvm.prefetch``, read, high locality): it
+    neither faults nor changes a result, so ``at`` may point past the end."""
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        where = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [where, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return nbtypes.void(arr, at), codegen
+
+
+# how many active sources ahead add_events prefetches a CSR row (and, twice as far, its pointer)
+PREFETCH_AHEAD = 4
+
+
 @helper
 def compact(flags, at, n, out, to):
     """Indices ``i < n`` with ``flags[at + i]`` set (0/1) into ``out[to:]``; returns their
@@ -456,6 +481,24 @@ def compact(flags, at, n, out, to):
         out[to + c] = i
         c += np.uint64(flags[at + np.uint64(i)])
     return np.int64(c)
+
+
+@helper
+def prefetch_row(data, active, first, q, n_active, p0, ptr):
+    """Prefetch the CSR row of the active source ``PREFETCH_AHEAD`` places after ``q`` (every
+    64-byte line of its entries in ``data``) and the row pointer of the one twice
+    as far: a row starts at a random place in memory, and these hints hide that latency behind
+    the rows before it (the scattered adds of one row keep the core busy meanwhile)."""
+    qa = np.uint64(first) + np.uint64(q)
+    ahead = np.uint64(PREFETCH_AHEAD)
+    if q + 2 * PREFETCH_AHEAD < n_active:
+        prefetch(ptr, p0 + np.uint64(active[qa + ahead + ahead]))
+    if q + PREFETCH_AHEAD < n_active:
+        s = p0 + np.uint64(active[qa + ahead])
+        lo, hi = np.uint64(ptr[s]), np.uint64(ptr[s + np.uint64(1)])
+        step = np.uint64(64 // data.itemsize)
+        for line in range((hi - lo + step - np.uint64(1)) // step):
+            prefetch(data, lo + np.uint64(line) * step)
 
 
 @helper
@@ -475,6 +518,7 @@ def add_events(acc, at, row, active, first, n_active, weights, indices, ptr):
         p0, bits = np.uint64(row[P_PTROFF]), row[P_PACK]
         mask = (np.uint32(1) << np.uint32(bits)) - np.uint32(1)
         for q in range(n_active):
+            prefetch_row(indices, active, first, q, n_active, p0, ptr)
             s = p0 + np.uint64(active[first + np.uint64(q)])
             lo, hi = np.uint64(ptr[s]), np.uint64(ptr[s + np.uint64(1)])
             for i in range(hi - lo):
@@ -483,6 +527,7 @@ def add_events(acc, at, row, active, first, n_active, weights, indices, ptr):
     else:
         p0, d = np.uint64(row[P_PTROFF]), np.uint64(row[P_IDELTA])
         for q in range(n_active):
+            prefetch_row(weights, active, first, q, n_active, p0, ptr)
             s = p0 + np.uint64(active[first + np.uint64(q)])
             lo, hi = np.uint64(ptr[s]), np.uint64(ptr[s + np.uint64(1)])
             for i in range(hi - lo):
@@ -505,6 +550,12 @@ def compact_sources(b, k, x, spikes, units, active, count):
 
 
 @helper
+def ring_slot(k, delay):
+    """``k % delay``, without the division where the delay is one step (most projections)."""
+    return 0 if delay == 1 else k % delay
+
+
+@helper
 def accumulate(ring, slot_of, projs, units, active, count, weights, indices, ptr, k):
     """Every projection adds its active sources' weights into its ring slot for step ``k``
     (``slot_of``: 0 = slot ``k % delay``, 1 = the projection's single accumulator)."""
@@ -513,7 +564,7 @@ def accumulate(ring, slot_of, projs, units, active, count, weights, indices, ptr
         u = row[P_SRC]
         if count[u] == 0:
             continue
-        slot = k % row[P_DELAY] if slot_of == 0 else 0
+        slot = ring_slot(k, row[P_DELAY]) if slot_of == 0 else 0
         start = row[P_RING] + slot * row[P_NTGT]
         add_events(ring, start, row, active, units[u, U_OFF], count[u], weights, indices, ptr)
 

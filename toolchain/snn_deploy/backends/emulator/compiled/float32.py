@@ -34,6 +34,7 @@ from snn_deploy.backends.emulator.compiled.common import (
     helper,
     kernel,
     network_units,
+    ring_slot,
     start_run,
     sum_bound,
 )
@@ -49,7 +50,7 @@ def _deliver(ring, syn, projs, k):
     syn[:] = 0
     for r in range(projs.shape[0]):
         n = projs[r, P_NTGT]
-        start = np.uint64(projs[r, P_RING] + (k % projs[r, P_DELAY]) * n)
+        start = np.uint64(projs[r, P_RING] + ring_slot(k, projs[r, P_DELAY]) * n)
         i0 = np.uint64(projs[r, P_TGT_NEURON])
         for j in range(n):
             at = start + np.uint64(j)

@@ -39,6 +39,7 @@ from snn_deploy.backends.emulator.compiled.common import (
     helper,
     kernel,
     network_units,
+    ring_slot,
     start_run,
     wrap32,
 )
@@ -50,7 +51,8 @@ P_EXP = P_COMMON  # the projection's weight exponent
 EVENTS = ("u_wraps", "v_saturations", "int32_wraps")
 _I32 = np.iinfo(np.int32)
 _NEVER = _I32.max  # threshold of a population that does not spike (|v| < 2**30)
-POP_NO_INT32_WRAP = 3  # per-population column after the common ones
+POP_NO_INT32_WRAP = 3  # per-population columns after the common ones
+POP_UNIFORM = 4  # 1: every neuron of the population has the same du, dv, bias and threshold
 
 
 @helper
@@ -58,7 +60,7 @@ def _deliver(ring, a_in, projs, k):
     a_in[:] = 0
     for r in range(projs.shape[0]):
         n = projs[r, P_NTGT]
-        start = np.uint64(projs[r, P_RING] + (k % projs[r, P_DELAY]) * n)
+        start = np.uint64(projs[r, P_RING] + ring_slot(k, projs[r, P_DELAY]) * n)
         i0 = np.uint64(projs[r, P_TGT_NEURON])
         e = projs[r, P_EXP]
         if e >= 0:
@@ -75,6 +77,22 @@ def _deliver(ring, a_in, projs, k):
 
 
 @helper
+def _no_wrap_step(u, v, a_in, keep_u, keep_v, bias, c, round_up):
+    """One neuron's current and saturated voltage where no int32 word can wrap, and whether
+    its current wrapped once and its voltage saturated."""
+    input_shift, decay_bits, half, full, lim = c[0], c[1], c[2], c[3], c[4]
+    pu = np.int64(u) * np.int64(keep_u)
+    du = (pu + ((pu >> 63) & round_up)) >> decay_bits
+    cur = du + (a_in << input_shift)
+    un = cur - full if cur > half else (cur + full if cur <= -half else cur)
+    pv = np.int64(v) * np.int64(keep_v)
+    dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
+    volt = dv + un + np.int64(bias)
+    sat = min(max(volt, -lim), lim)
+    return un, sat, np.int64(un != cur), np.int64(sat != volt)
+
+
+@helper
 def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces, ev):
     input_shift, decay_bits, half, full, lim = c[0], c[1], c[2], c[3], c[4]
     round_up = (np.int64(1) << decay_bits) - 1  # p >> n rounds toward zero after adding it if p < 0
@@ -82,22 +100,30 @@ def _update(b, k, pops, u, v, a_in, keep_u, keep_v, bias, vth, c, spikes, traces
     for p in range(pops.shape[0]):
         i0, n = np.uint64(pops[p, POP_NEURON]), pops[p, POP_SIZE]
         wraps = u_wraps = v_sats = 0
-        if pops[p, POP_NO_INT32_WRAP]:
+        if pops[p, POP_NO_INT32_WRAP] and pops[p, POP_UNIFORM]:
+            # the same parameters for every neuron: held in registers, not loaded per neuron
+            ku, kv = np.int64(keep_u[i0]), np.int64(keep_v[i0])
+            bi, th = np.int64(bias[i0]), np.int64(vth[i0])
+            for j in range(n):
+                i = i0 + np.uint64(j)
+                un, sat, uw, vs = _no_wrap_step(u[i], v[i], a_in[i], ku, kv, bi, c, round_up)
+                u_wraps += uw
+                v_sats += vs
+                s = sat > th
+                u[i] = un
+                v[i] = 0 if s else sat
+                out[i] = s
+        elif pops[p, POP_NO_INT32_WRAP]:
             # proved at prepare time: no int32 word can wrap in this population
             for j in range(n):
                 i = i0 + np.uint64(j)
-                pu = np.int64(u[i]) * np.int64(keep_u[i])
-                du = (pu + ((pu >> 63) & round_up)) >> decay_bits
-                cur = du + (a_in[i] << input_shift)
-                un = cur - full if cur > half else (cur + full if cur <= -half else cur)
-                u_wraps += un != cur
-                u[i] = un
-                pv = np.int64(v[i]) * np.int64(keep_v[i])
-                dv = (pv + ((pv >> 63) & round_up)) >> decay_bits
-                volt = dv + un + np.int64(bias[i])
-                sat = min(max(volt, -lim), lim)
-                v_sats += sat != volt
+                un, sat, uw, vs = _no_wrap_step(
+                    u[i], v[i], a_in[i], keep_u[i], keep_v[i], bias[i], c, round_up
+                )
+                u_wraps += uw
+                v_sats += vs
                 s = sat > np.int64(vth[i])
+                u[i] = un
                 v[i] = 0 if s else sat
                 out[i] = s
         else:
@@ -204,7 +230,13 @@ def _prepare(qnet, num: LoihiNumerics):
     half = 1 << (num.state_bits - 1)
     consts = np.array([num.input_shift, num.decay_bits, half, 2 * half, half - 1], np.int64)
     safe = np.array([_no_int32_wrap(qnet, p, projs, bias, units, num) for p in qnet.populations])
-    return units, projs, keep_u, keep_v, bias, vth, consts, safe
+    uniform = np.array([_uniform(units.neuron_offset(p.name), p.size, keep_u, keep_v, bias, vth)
+                        for p in qnet.populations])  # fmt: skip
+    return units, projs, keep_u, keep_v, bias, vth, consts, safe, uniform
+
+
+def _uniform(i, n, *arrays) -> bool:
+    return all(bool((a[i : i + n] == a[i]).all()) for a in arrays) if n else False
 
 
 def _no_int32_wrap(qnet, pop, projs, bias, units, num: LoihiNumerics) -> bool:
@@ -237,8 +269,8 @@ def run(
         qnet, "loihi", "Loihi", ("loihi", num), lambda: _prepare(qnet, num), inputs, num_steps,
         record_voltage, num_events=len(EVENTS), parallel=parallel,
     )  # fmt: skip
-    units, projs, keep_u, keep_v, bias, vth, consts, safe = r.prepared
-    pops = np.ascontiguousarray(np.column_stack([r.pops, safe]).astype(np.int64))
+    units, projs, keep_u, keep_v, bias, vth, consts, safe, uniform = r.prepared
+    pops = np.ascontiguousarray(np.column_stack([r.pops, safe, uniform]).astype(np.int64))
     n = units.num_neurons
     u_out = np.zeros((r.batch, n), np.int64)
     v_out = np.zeros((r.batch, n), np.int64)
