@@ -5,7 +5,8 @@
 For each matrix ``w{i}``: netx's ``optimize_weight_bits`` (its shift, or the exception it raises)
 and the weights Lava's ``Dense`` then holds after its first-step preparation (sign mode from the
 shifted weights, as netx passes none; ``clip_weights``; ``truncate_weights``), the code path of
-``netx.blocks.process.Dense`` and ``lava.proc.dense.models``.
+``netx.blocks.process.Dense`` and ``lava.proc.dense.models``. Pairs ``r{i}_fwd``, ``r{i}_rec``
+go through a recurrent block's path (``RecurrentDense``): one ``optimize_weight_bits`` on both.
 """
 
 import sys
@@ -20,6 +21,21 @@ def main(argv):
     out = {}
     with np.load(argv[1], allow_pickle=False) as z:
         mats = {k: z[k] for k in z.files}
+    for key in [k for k in mats if k.endswith("_fwd")]:
+        # a recurrent block (netx hdf5.py create_dense, rec=True): one optimize_weight_bits on
+        # both matrices side by side, then one Lava Dense each, each picking its sign mode
+        fwd, rec = mats.pop(key), mats.pop(key[: -len("_fwd")] + "_rec")
+        base = key[: -len("_fwd")]
+        try:
+            both, bits, exp, _ = optimize_weight_bits(np.hstack([fwd, rec]).astype(np.int64))
+        except Exception as exc:
+            out[f"{base}_error"] = np.array(type(exc).__name__)
+            continue
+        out[f"{base}_shift"] = np.array(-exp)
+        for part, w in (("fwd", both[:, : fwd.shape[1]]), ("rec", both[:, fwd.shape[1] :])):
+            mode = determine_sign_mode(w)
+            prepared = truncate_weights(clip_weights(w, mode, num_bits=8), mode, bits)
+            out[f"{base}_loaded_{part}"] = np.asarray(prepared, dtype=np.int64)
     for key, w in mats.items():
         try:
             weight, bits, exp, _ = optimize_weight_bits(w.astype(np.int64))

@@ -27,6 +27,7 @@ from snn_deploy.backends.netx.bridge import (
 )
 from snn_deploy.backends.netx.export import (
     NetxRefused,
+    check_loadable,
     netx_loaded,
     netx_shift,
     plan_netx,
@@ -90,6 +91,8 @@ def netx_qnet(rng, sizes, recurrent=False, delays=False, biases=True) -> Quantiz
             )
         )
         mode = str(rng.choice(["mixed", "excitatory", "inhibitory"], p=[0.6, 0.25, 0.15]))
+        if recurrent:  # netx gives both matrices one num_weight_bits: keep one sign mode
+            mode = "mixed"
         w = _weights(rng, mode, (n, sizes[i - 1]))
         exp = int(rng.integers(0, 2)) if mode == "mixed" else 0
         projs.append(
@@ -335,6 +338,53 @@ def test_exporter_reads_weights_as_lava_dl_does(netx_ready, tmp_path):
             assert_ints_equal(netx_loaded(w, ours), loaded, f"{key} loaded")
         verdicts["exact" if exact_real else "inexact"] += 1
     assert verdicts["exact"] > 30 and verdicts["inexact"] >= 5 and verdicts["error"] == 1, verdicts
+
+
+def test_recurrent_blocks_are_read_as_lava_dl_does(netx_ready, tmp_path):
+    """netx derives one num_weight_bits from the forward and recurrent weights together, and
+    each Lava Dense then picks its own sign mode: the exporter's verdict must be lava-dl's."""
+    rng = np.random.default_rng(4)
+    pairs = {}
+    for i in range(24):
+        fwd_mode, rec_mode = ("mixed", "excitatory", "inhibitory")[i % 3], ("mixed", "exc")[i % 2]
+        top = int(rng.choice([3, 60, 127, 200]))
+        fwd = {
+            "mixed": rng.integers(-top, top + 1, (4, 5)) * (1 + i % 2),
+            "excitatory": rng.integers(0, top + 1, (4, 5)),
+            "inhibitory": -rng.integers(1, top + 1, (4, 5)),
+        }[fwd_mode]
+        rec = (
+            rng.integers(-40, 41, (4, 4)) * 2
+            if rec_mode == "mixed"
+            else rng.integers(0, 90, (4, 4))
+        )
+        pairs[f"r{i}_fwd"], pairs[f"r{i}_rec"] = np.clip(fwd, -256, 254), rec
+    np.savez(tmp_path / "m.npz", **pairs)
+    subprocess.run(
+        [str(netx_python()), "-W", "ignore", str(PROBE), "m.npz", "r.npz"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as z:
+        real = {k: z[k] for k in z.files}
+    verdicts = []
+    for i in range(24):
+        fwd, rec = pairs[f"r{i}_fwd"], pairs[f"r{i}_rec"]
+        if f"r{i}_error" in real:
+            exact_real = False
+        else:
+            s = int(real[f"r{i}_shift"])
+            exact_real = s >= 0 and all(
+                np.array_equal(real[f"r{i}_loaded_{part}"], w << s)
+                for part, w in (("fwd", fwd), ("rec", rec))
+            )
+        try:
+            check_loadable(f"r{i}", fwd, rec)
+            exact_ours = True
+        except NetxRefused:
+            exact_ours = False
+        assert exact_ours == exact_real, f"r{i}: {fwd.tolist()} + {rec.tolist()}"
+        verdicts.append(exact_real)
+    assert 3 <= sum(verdicts) <= 21, verdicts  # both outcomes occur
 
 
 def test_random_networks_in_netx_match_the_emulator_exactly(netx_ready, loihi2, tmp_path):

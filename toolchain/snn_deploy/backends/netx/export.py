@@ -77,7 +77,7 @@ def netx_shift(w: np.ndarray) -> int:
     """The left shift ``s`` that lava-dl 0.6.0 ``netx.utils.optimize_weight_bits`` gives ``w``
     (its ``weight_exponent`` is ``-s``); raises NetxRefused where netx itself fails or clips."""
     w = np.asarray(w, dtype=np.int64)
-    hi, lo = int(w.max(initial=0)), int(w.min(initial=0))
+    hi, lo = (int(w.max()), int(w.min())) if w.size else (0, 0)
     if hi == 0 and lo == 0:
         raise NetxRefused("an all-zero weight matrix (netx raises OverflowError on it)")
     if hi > 254 and lo < 0:
@@ -99,12 +99,13 @@ def netx_shift(w: np.ndarray) -> int:
     return int(np.floor(np.log2(scale))) + signed
 
 
-def netx_loaded(w: np.ndarray, shift: int) -> np.ndarray:
+def netx_loaded(w: np.ndarray, shift: int, bits: int | None = None) -> np.ndarray:
     """The weights of the Lava ``Dense`` that netx builds from ``w``: ``w << shift``, then
     Lava's first-step preparation with the sign mode Lava picks from the shifted matrix (netx
     passes none): 8-bit clip and truncation to netx's ``num_weight_bits``. The ``Dense`` adds
     their sum ``>> shift`` per step, which is the sum of ``w`` exactly when this equals
-    ``w << shift``."""
+    ``w << shift``. ``bits``: netx's ``num_weight_bits`` where it was derived from a larger
+    matrix (a recurrent block's forward and recurrent weights together)."""
     w = np.asarray(w, dtype=np.int64)
     if shift < 0:
         return np.zeros_like(w)  # numpy's left shift by a negative count gives 0 here
@@ -112,14 +113,14 @@ def netx_loaded(w: np.ndarray, shift: int) -> np.ndarray:
     mode = determine_sign_mode(shifted)
     # netx's num_weight_bits = 8 - s - n (n: largest power of two, up to 8, dividing every
     # weight, minus one if signed); Lava truncates by 8 - num_weight_bits (+1 if MIXED).
-    bits = _netx_weight_bits(w, shift)
+    bits = _netx_weight_bits(w, shift) if bits is None else bits
     if _LAVA_DENSE.weight_mantissa_bits - bits + (1 if mode == "mixed" else 0) < 0:
         return np.zeros_like(w)  # a negative truncation count: numpy's shifts give 0
     return prepare_weights(shifted, mode, bits, _LAVA_DENSE)
 
 
 def _netx_weight_bits(w: np.ndarray, shift: int) -> int:
-    hi, lo = int(w.max(initial=0)), int(w.min(initial=0))
+    hi, lo = (int(w.max()), int(w.min())) if w.size else (0, 0)
     signed = 1 if (lo < 0 and hi >= 0) else 0
     n = 8
     while n > 0 and np.any(w % (1 << n)):
@@ -156,10 +157,11 @@ def check_loadable(name: str, weight: np.ndarray, weight_rec: np.ndarray | None)
         shift = netx_shift(both)
     except NetxRefused as exc:
         raise NetxRefused(f"population '{name}': {exc}", hint=HINT) from None
+    bits = _netx_weight_bits(both, shift)
     for label, w in (("weights", weight), ("recurrent weights", weight_rec)):
         if w is None:
             continue
-        got = netx_loaded(w, shift)
+        got = netx_loaded(w, shift, bits)
         bad = np.argwhere(got != (w << max(shift, 0)))
         if bad.size:
             r, c = bad[0]
