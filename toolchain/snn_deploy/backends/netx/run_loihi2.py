@@ -42,6 +42,14 @@ def layer_names(path):
     return names
 
 
+def input_size(path):
+    """Neurons of the input layer of ``path``."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return int(np.prod(f["layer"]["0"]["shape"][()]))
+
+
 def pipeline_steps(path):
     """Steps from an input spike to the output layer: one per Dense, plus its delays."""
     import h5py
@@ -124,6 +132,10 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--run-config", choices=("auto", "hw", "sim"), default="auto")
     args = ap.parse_args(argv)
+    for path in (args.net, args.data):
+        if not os.path.isfile(path):
+            print(f"error: {path} does not exist", file=sys.stderr)
+            return 2
     with np.load(args.data, allow_pickle=False) as z:
         if "x" not in z.files:
             print(f"error: {args.data} has no array 'x'", file=sys.stderr)
@@ -132,6 +144,19 @@ def main(argv=None):
     if x.ndim != 3 or not np.isin(x, (0, 1)).all():
         print(
             f"error: {args.data}: x must be 0/1 spikes of shape (samples, steps, inputs)",
+            file=sys.stderr,
+        )
+        return 2
+    inputs = input_size(args.net)
+    if x.shape[2] != inputs:
+        print(
+            f"error: {args.data}: x has {x.shape[2]} inputs, {args.net} takes {inputs}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.run_config == "hw" and not lava_loihi_installed():
+        print(
+            "error: --run-config hw needs Intel's lava-loihi, which is not installed here",
             file=sys.stderr,
         )
         return 2
