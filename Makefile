@@ -1,5 +1,6 @@
 # snn-deploy: `make demo` (train, compile for Loihi 2, emulate) and `make test` (the suite).
-# Both set up what they need, idempotently: .venv (Python 3.11) and .venv-lava (Python 3.10).
+# Both set up what they need, idempotently: .venv (Python 3.11) and .venv-lava (Python 3.10);
+# `make test` also .venv-netx (Python 3.10, lava-dl 0.6.0), .venv-pynn and the interop envs.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -10,7 +11,7 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env pynn-env interop-envs interop-fixtures chromium demo test bench lint clean
+.PHONY: help venv lava-env netx-env pynn-env interop-envs interop-fixtures chromium demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
@@ -34,6 +35,9 @@ $(VENV)/.installed: pyproject.toml requirements/main.txt scripts/find-python
 
 lava-env:
 	@scripts/setup-lava-env
+
+netx-env:
+	@scripts/setup-netx-env
 
 pynn-env:
 	@scripts/setup-pynn-env
@@ -64,7 +68,7 @@ demo: venv lava-env $(DEMO)/model.pt
 	else echo "(Lava backend not set up: no Python 3.10; see above)"; fi
 	@echo; echo "fit report: $(DEMO)/digits-loihi2/report.md"
 
-test: venv lava-env pynn-env interop-envs
+test: venv lava-env netx-env pynn-env interop-envs
 	$(PY) -m pytest -q
 
 bench: venv lava-env

@@ -257,6 +257,11 @@ def test_compile_reports_every_transformation(tmp_path, capsys):
     assert "<h2>Legalization</h2>" in (tmp_path / "b" / "report.html").read_text()
     assert qnet.split_populations == leg["split_populations"]
     assert all(isinstance(p.params, LoihiLifParams) for p in qnet.populations)
+    # a split layer is not a chain: no netx file, and the report says why in one line
+    assert not (tmp_path / "b" / "network.net").exists()
+    assert report["netx"]["written"] is False
+    assert "not a chain of one layer per process" in report["netx"]["reason"]
+    assert "\n" not in report["netx"]["reason"]
 
 
 def test_subtract_reset_is_still_refused_with_its_reason(tmp_path):

@@ -46,6 +46,7 @@ def compile(  # noqa: A001 - the verb users expect
     weight_bits: int | None = None,
     calibrate_percentile: float = 100.0,
     plastic: tuple[str, ...] | list[str] = (),
+    netx: bool = False,
 ) -> CompileReport:
     """Compile ``model`` (.pt checkpoint or .nir graph) for ``target``; writes the artifact folder
     ``out`` atomically and returns the report. Raises ResourceError listing every violation.
@@ -57,7 +58,10 @@ def compile(  # noqa: A001 - the verb users expect
     the checkpoint's calibration, or worst-case bounds); it is required for an ``.onnx`` ANN,
     whose weights are normalized on it, and ``steps`` sets how many time steps the converted
     network's rate-coded inputs last (default 100). ``plastic`` lists ``LAYER=RULE[,p=v...]``
-    options: those projections keep learning on the chip (:mod:`snn_deploy.learning.deploy`)."""
+    options: those projections keep learning on the chip (:mod:`snn_deploy.learning.deploy`).
+    ``netx`` (Loihi 2) quantizes to integers lava-dl's netx expresses, so that ``network.net``
+    and ``run_loihi2.py`` are written (docs/loihi2-netx.md); without it they are written
+    whenever the integers happen to be expressible, and the report says why where not."""
     fields = {
         "dt_seconds": dt,
         "reset": reset,
@@ -87,6 +91,7 @@ def compile(  # noqa: A001 - the verb users expect
         weight_bits=weight_bits,
         calibrate_percentile=calibrate_percentile,
         plastic=tuple(plastic),
+        netx=bool(netx),
     )
     return compile_model(opts)
 
@@ -142,12 +147,22 @@ def emulate(
     ``progress`` draws a bar on stderr when it is a terminal.
     """
     manifest, profile, net, qnet = load_artifacts(folder)
+    netx_folder = None
+    if backend == "netx":
+        netx_folder = _netx_folder(Path(folder), manifest)
+        if workers is not None or cluster is not None or shards is not None:
+            raise UsageError(
+                "--backend netx runs in one process; --workers, --cluster and --shards do not "
+                "apply to it",
+                hint="drop them, or use --backend emulator or lava",
+            )
     inputs, labels, desc = load_inputs(data, net, manifest.get("data"), "test", samples)
     mapping = json.loads((Path(folder) / "mapping.json").read_text())
-    if workers is None and cluster is None and shards is None and not progress:
+    if workers is None and cluster is None and shards is None and (not progress or netx_folder):
         summary = compare(
-            net, qnet, profile, inputs, labels, desc, backend, mapping, readout, engine=engine
-        )
+            net, qnet, profile, inputs, labels, desc, backend, mapping, readout, engine=engine,
+            netx_folder=netx_folder,
+        )  # fmt: skip
     else:
         from snn_deploy.scaleout.run import emulate_sharded
 
@@ -164,6 +179,22 @@ def emulate(
         write_reports(folder, report, summary.record())
         record_files(folder, manifest, ("emulation.json", "report.md", "report.html"))
     return summary
+
+
+def _netx_folder(folder: Path, manifest: dict) -> Path:
+    """``folder`` if compile wrote its netx export (checked against the manifest), else an
+    InputFileError with the reason compile recorded."""
+    from snn_deploy.backends.netx.export import NET_FILE, SCRIPT
+
+    if NET_FILE not in manifest["files"]:
+        record = json.loads((folder / "report.json").read_text()).get("netx") or {}
+        reason = record.get("reason") or "it was compiled for a target other than Loihi 2"
+        raise InputFileError(
+            f"{folder} has no netx export ({NET_FILE}): {reason}",
+            hint="compile the model with --target loihi2 --netx",
+        )
+    verify_files(folder, manifest, (NET_FILE, SCRIPT))
+    return folder
 
 
 def export_nir(

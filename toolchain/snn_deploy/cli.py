@@ -104,6 +104,7 @@ def _compile(args) -> int:
         weight_bits=args.weight_bits,
         calibrate_percentile=args.calibrate_percentile,
         plastic=tuple(args.plastic or ()),
+        netx=args.netx,
     ).to_dict()
     _print_learning(report)
     m = report["mapping"]
@@ -140,6 +141,9 @@ def _compile(args) -> int:
     extra = [a for a in report.get("artifacts", []) if a not in (*standard, "graph.nir")]
     extra = [a for a in extra if a != "manifest.json"]
     print(f"artifacts: {folder}/ ({', '.join((*standard, 'graph.nir', *extra))})")
+    netx = report.get("netx")
+    if netx and not netx["written"]:
+        print(f"netx export (network.net, run_loihi2.py) not written: {netx['reason']}")
     return 0
 
 
@@ -423,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantize weights to fewer bits than the chip's widest (e.g. 4)",
     )
     c.add_argument(
+        "--netx",
+        action="store_true",
+        help="Loihi 2: quantize to integers lava-dl's netx expresses (weight exponent 0, bias "
+        "exponent 6), so that network.net and run_loihi2.py are written",
+    )
+    c.add_argument(
         "--plastic",
         action="append",
         metavar="LAYER=RULE[,param=value...]",
@@ -468,7 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("emulate", help="run a compiled model bit-accurately on data")
     e.add_argument("folder")
     e.add_argument("--data", default="digits", help="'digits' or an .npz file with x (and y)")
-    e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
+    e.add_argument(
+        "--backend",
+        choices=("emulator", "lava", "netx"),
+        default="emulator",
+        help="lava: Lava 0.10.0 in .venv-lava; netx: the folder's run_loihi2.py on network.net "
+        "in .venv-netx (lava-dl 0.6.0); both verified spike for spike against the emulator",
+    )
     e.add_argument(
         "--engine",
         choices=("compiled", "reference"),

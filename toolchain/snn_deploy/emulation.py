@@ -17,6 +17,11 @@ from snn_deploy.errors import InputFileError, VerificationError
 from snn_deploy.ir.timing import ChipTiming
 from snn_deploy.reports.activity import estimate, measure, raster
 
+BACKENDS = {
+    "emulator": "snn-deploy emulator",
+    "lava": "Lava 0.10.0 fixed_pt",
+    "netx": "lava-dl 0.6.0 netx, Lava fixed_pt",
+}
 LAVA_CHUNK = 60  # samples per Lava run: one block-diagonal network of this many copies
 FLOAT_BLOCK = 32  # samples per float64 reference run (see run_pair)
 
@@ -119,6 +124,7 @@ def compare(
     readout: str = "auto",
     engine: str = "compiled",
     runner=None,
+    netx_folder=None,
 ) -> EmulationSummary:
     """Run ``net`` (float) and ``qnet`` (integer) on ``inputs`` and compare them; with the
     ``mapping`` (``mapping.json``), the activity includes inter-core traffic.
@@ -132,9 +138,15 @@ def compare(
     result or None)`` replaces the in-process :func:`run_pair` and, with ``lava``,
     :func:`run_lava_samples` (``snn_deploy.scaleout`` runs both on shards of the samples, one
     Lava process per shard).
+    ``backend="netx"`` runs ``netx_folder``'s own ``run_loihi2.py`` on its ``network.net`` in
+    ``.venv-netx`` (one network per sample) and verifies every spike against the emulator.
     """
-    if backend not in ("emulator", "lava"):
-        raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
+    if backend not in BACKENDS:
+        raise InputFileError(
+            f"unknown backend {backend!r}", hint=f"use --backend {'|'.join(BACKENDS)}"
+        )
+    if backend == "netx" and netx_folder is None:
+        raise InputFileError("--backend netx needs the artifact folder with network.net")
     if readout not in READOUTS:
         raise InputFileError(
             f"unknown readout {readout!r}", hint=f"use --readout {'|'.join(READOUTS)}"
@@ -152,6 +164,16 @@ def compare(
     if backend == "lava":
         result = lava
         verification = _verify_equal(emu, result)
+    elif backend == "netx":
+        t0 = time.perf_counter()
+        result = _run_netx(netx_folder, qnet, inputs, chip_steps)
+        seconds["netx"] = time.perf_counter() - t0
+        verification = _verify_spikes(emu, result)
+        if not all(p.spiking for p in qnet.populations):
+            notes.append(
+                "netx returns spikes only; the readout's accuracy uses the emulator's voltage "
+                "trace, verified equal to netx in every spike"
+            )
     layers = []
     for p in qnet.populations:
         if not p.spiking:
@@ -203,7 +225,7 @@ def compare(
         "int": raster({k: v for k, v in result.spikes.items() if k in spiking}),
     }
     return EmulationSummary(
-        backend="Lava 0.10.0 fixed_pt" if backend == "lava" else "snn-deploy emulator",
+        backend=BACKENDS[backend],
         target=qnet.target,
         data=desc,
         samples=n,
@@ -304,6 +326,46 @@ def concat_results(parts):
         for k in parts[0].final_state
     }
     return EmulationResult(spikes=spikes, final_state=final, num_steps=parts[0].num_steps)
+
+
+def _run_netx(folder, qnet, inputs: dict, chip_steps: int):
+    """The folder's ``run_loihi2.py`` on its ``network.net``, fed the chip-time input spikes
+    the emulator got; an EmulationResult holding the spikes of every population."""
+    from pathlib import Path
+
+    from snn_deploy.backends.emulator.result import EmulationResult
+    from snn_deploy.backends.netx.bridge import NetxJob, run_netx_script
+    from snn_deploy.backends.netx.export import NET_FILE, SCRIPT
+    from snn_deploy.ir.simulate import input_arrays
+
+    port = next(i for i in qnet.inputs if i.kind == "spikes")
+    shifts = {i.name: i.shift_steps for i in qnet.inputs}
+    x = input_arrays(qnet, inputs, chip_steps, shifts)[port.name]
+    folder = Path(folder)
+    spikes = run_netx_script(folder / SCRIPT, NetxJob(folder / NET_FILE, x, chip_steps))
+    return EmulationResult(spikes=spikes, final_state={}, num_steps=chip_steps)
+
+
+def _verify_spikes(emu, other) -> str:
+    """Every spike of every population equal, or VerificationError (netx has no state)."""
+    diffs = []
+    for pop, s in emu.spikes.items():
+        if pop not in other.spikes:
+            diffs.append(f"{pop}: not recorded")
+            continue
+        d = int(np.count_nonzero(s != other.spikes[pop]))
+        if d:
+            diffs.append(f"{pop}: {d} spike(s)")
+    if diffs:
+        raise VerificationError(
+            "netx and the snn-deploy emulator disagree: " + "; ".join(diffs),
+            hint="this is a bug in snn-deploy's netx export or emulator; please report it with "
+            "the artifacts",
+        )
+    total = sum(int(s.sum()) for s in emu.spikes.values())
+    return (
+        f"verified: netx (lava-dl 0.6.0) and the snn-deploy emulator agree on all {total:,} spikes"
+    )
 
 
 def _verify_equal(emu, lava) -> str:

@@ -95,6 +95,7 @@ class CompileOptions:
     calibrate_percentile: float = 100.0  # < 100 ignores the most extreme state values
     arch: str | None = None  # architecture description of a bare state dict
     plastic: tuple[str, ...] = ()  # --plastic LAYER=RULE[,param=value...] (learning/deploy.py)
+    netx: bool = False  # quantize to integers lava-dl's netx expresses (Loihi 2's network.net)
 
 
 class StageTimer:
@@ -162,6 +163,13 @@ def compile_model(opts: CompileOptions) -> CompileReport:
                 raise UnsupportedError(f"--weight-bits is not supported for {profile.chip.title}")
             _check_weight_bits(opts.weight_bits, profile)
             extra["weight_bits"] = opts.weight_bits
+        if opts.netx:
+            if "netx" not in inspect.signature(quantizer).parameters:
+                raise UnsupportedError(
+                    f"--netx: lava-dl's netx runs Loihi 2 networks, not {profile.chip.title}",
+                    hint="compile with --target loihi2, or drop --netx",
+                )
+            extra["netx"] = True
         qnet, qreport, violations = quantizer(legal, profile, calibration, opts.headroom, **extra)
         cores = None
         if not opts.plastic:
@@ -213,6 +221,8 @@ def compile_model(opts: CompileOptions) -> CompileReport:
             )
             if learning is not None:
                 extra = list(extra) + _emit_learning(staging.path, learning, profile)
+            netx = _emit_netx(staging.path, qnet, profile, learning)
+            extra = list(extra) + netx["files"]
         with timer.stage("report"):
             report = _build_report(
                 opts, profile, imported, net, qnet, qreport, mapped, timer, calib_run, extra
@@ -227,6 +237,9 @@ def compile_model(opts: CompileOptions) -> CompileReport:
                 }
             if learning is not None:
                 report.data["learning"] = learning_report(learning, profile)
+            if netx["applies"]:
+                report.data["netx"] = {k: v for k, v in netx.items() if k != "applies"}
+                report.data["notes"].append(netx["note"])
             write_json(staging.path / "report.json", report.to_dict())
             record = calib_run.record() if calib_run else None
             if record:
@@ -252,6 +265,46 @@ def _learning_config(opts, profile, qnet) -> LearningConfig | None:
             hint="compile for a target with one (--target loihi2) or drop --plastic",
         )
     return learning_config([parse_plastic(t) for t in opts.plastic], qnet)
+
+
+def _emit_netx(folder: Path, qnet, profile, learning) -> dict:
+    """``network.net`` and ``run_loihi2.py`` for a Loihi 2 network that netx loads exactly;
+    where it does not, nothing is written and the one-line reason is returned for the report
+    (the other artifacts do not depend on it)."""
+    from snn_deploy.backends.netx.export import NetxRefused, emit_netx
+    from snn_deploy.quantize.groups import split_reason
+
+    if profile.chip.arithmetic != "loihi":
+        return {"applies": False, "files": []}
+    try:
+        if learning is not None:
+            raise NetxRefused("plastic projections: a netx network does not learn")
+        split = split_reason(qnet)
+        if split is not None:
+            raise NetxRefused(split, hint="emulate --backend lava runs it")
+        if profile.numerics_fingerprint() != load_profile("loihi2").numerics_fingerprint():
+            raise NetxRefused(
+                f"the profile's numerics ({Path(profile.path).name}) differ from Lava's "
+                "Loihi 2 models (loihi2.toml), which netx builds"
+            )
+        files = emit_netx(folder, qnet)
+    except NetxRefused as exc:
+        reason = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return {
+            "applies": True,
+            "written": False,
+            "files": [],
+            "reason": reason,
+            "note": f"netx export (network.net, run_loihi2.py) not written: {reason}",
+        }
+    return {
+        "applies": True,
+        "written": True,
+        "files": files,
+        "reason": "",
+        "note": "netx export: network.net (lava-dl netx HDF5) and run_loihi2.py run this "
+        "network on Loihi 2 or in Lava (docs/loihi2-netx.md)",
+    }
 
 
 def _emit_learning(folder: Path, learning: LearningConfig, profile) -> list[str]:

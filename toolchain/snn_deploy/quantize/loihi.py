@@ -20,6 +20,7 @@ Nothing is altered silently: every rounding, clip and zeroing is in the returned
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -57,12 +58,14 @@ def quantize_loihi(
     calibration: dict | None = None,
     headroom: float = DEFAULT_HEADROOM,
     weight_bits: int | None = None,
+    netx: bool = False,
 ) -> tuple[QuantizedNetwork, QuantizationReport, tuple[Violation, ...]]:
     """Returns the integer network, what quantization did, and what it could not represent.
 
     ``weight_bits`` (1..8) is Lava's ``num_weight_bits`` for every projection (default: all 8
-    bits of the mantissa)."""
-    num: LoihiNumerics = profile.numerics
+    bits of the mantissa). ``netx`` chooses only integers that lava-dl's netx expresses
+    (:func:`netx_numerics`), so that ``network.net`` can be written."""
+    num: LoihiNumerics = netx_numerics(profile.numerics) if netx else profile.numerics
     nbits = num.weight_mantissa_bits if weight_bits is None else int(weight_bits)
     timing = chip_timing(net, num.synapse_delay_steps)
     violations: list[Violation] = []
@@ -96,6 +99,21 @@ def quantize_loihi(
                 delay_steps=timing.delays[proj.name],
             )
     return assemble(net, profile, timing, qpops, qprojs, stats, violations)
+
+
+def netx_numerics(num: LoihiNumerics) -> LoihiNumerics:
+    """``num`` narrowed to what netx expresses: weight exponent 0 (netx adds the file's
+    integer weights, derives its own exponent from them and has no field for ours) and bias
+    exponent ``NETX_BIAS_EXP`` (netx builds every LIF with ``bias_exp = 6``)."""
+    from snn_deploy.backends.netx.export import NETX_BIAS_EXP
+
+    return dataclasses.replace(
+        num,
+        weight_exp_min=0,
+        weight_exp_max=0,
+        bias_exp_min=NETX_BIAS_EXP,
+        bias_exp_max=NETX_BIAS_EXP,
+    )
 
 
 def _quantize_population(pop, incoming, num: LoihiNumerics, profile, calib, headroom, nbits):
