@@ -82,6 +82,9 @@ def run_xylo_reference(cfg: XyloConfig, num: XyloNumerics, x, record: bool = Tru
         i_syn = _deliver(i_syn, prev, w_rec, events)
         i_out = _deliver(i_out, prev, w_out, events)
         events["mem_wraps"] += int(np.count_nonzero((v == -(1 << 15)) & (cfg.dash_mem == 0)))
+        events["mem_wraps"] += int(
+            np.count_nonzero((v_out == -(1 << 15)) & (cfg.dash_mem_out == 0))
+        )
         i_syn, v, n = neuron_step(
             i_syn, v, cfg.dash_syn, cfg.dash_mem, cfg.bias, cfg.threshold, num.max_hidden_spikes
         )
