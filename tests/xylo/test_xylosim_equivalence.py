@@ -69,3 +69,34 @@ def test_a_changed_weight_is_caught(xylo_ready, num):
     ours = run_xylo_compiled(cfg.replace(w_in=w), num, x)
     with pytest.raises(VerificationError, match="differ in"):
         verify(ours, theirs)
+
+
+def test_exported_config_loads_into_xylosim(xylo_ready, num, tmp_path):
+    """The export (npz + JSON) and examples/xylo/load_xylo_config.py, run in .venv-xylo, give
+    the output spikes of our emulator."""
+    import subprocess
+
+    from snn_deploy.backends.xylo.bridge import repo_root, xylo_python
+    from snn_deploy.backends.xylo.config import ARRAYS, XyloConfig
+
+    rng = np.random.default_rng(11)
+    cfg = random_config(rng, n_hidden=30)
+    npz, js = cfg.export(tmp_path / "art")
+    back = XyloConfig.load(npz)
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(cfg, name))
+    assert (back.shift_in, back.shift_rec, back.shift_out) == (
+        cfg.shift_in, cfg.shift_rec, cfg.shift_out,
+    )  # fmt: skip
+    x = random_counts(rng, batch=1, steps=40, n_in=cfg.n_in)
+    np.savez(tmp_path / "in.npz", x=x[0])
+    script = repo_root() / "examples" / "xylo" / "load_xylo_config.py"
+    for path in (js, npz):
+        proc = subprocess.run(
+            [str(xylo_python()), str(script), str(path), str(tmp_path / "in.npz")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        with np.load(tmp_path / "xylo_out.npz") as z:
+            theirs = z["out_spikes"]
+        np.testing.assert_array_equal(theirs, run_xylo_compiled(cfg, num, x).out_spikes[0])
