@@ -14,20 +14,12 @@ from snn_deploy.backends.emulator.xylo import run_xylo_reference
 from snn_deploy.backends.xylo.bridge import (
     run_xylosim,
     verify,
-    xylosim_unavailable_reason,
 )
 from snn_deploy.errors import VerificationError
 from snn_deploy.profiles import load_profile
 from xylo.networks import FLAVOURS, random_config, random_counts
 
 NETWORKS = 25
-
-
-@pytest.fixture(scope="module")
-def xylo_ready():
-    reason = xylosim_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

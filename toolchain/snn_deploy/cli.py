@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("emulate", help="run a compiled model bit-accurately on data")
     e.add_argument("folder")
     e.add_argument("--data", default="digits", help="'digits' or an .npz file with x (and y)")
-    e.add_argument("--backend", choices=("emulator", "lava"), default="emulator")
+    e.add_argument("--backend", choices=("emulator", "lava", "xylosim"), default="emulator")
     e.add_argument(
         "--engine",
         choices=("compiled", "reference"),

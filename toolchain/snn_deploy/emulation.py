@@ -107,6 +107,9 @@ VOLTAGE_READOUTS = {
 READOUTS = ("auto", "count", *VOLTAGE_READOUTS)
 
 
+BACKENDS = ("emulator", "lava", "xylosim")
+
+
 def compare(
     net,
     qnet,
@@ -131,8 +134,15 @@ def compare(
     ``runner(samples, chip_steps) -> (float result, integer result, seconds)`` replaces the
     in-process :func:`run_pair` (``snn_deploy.scaleout`` runs it on shards of the samples).
     """
-    if backend not in ("emulator", "lava"):
-        raise InputFileError(f"unknown backend {backend!r}", hint="use --backend emulator|lava")
+    if backend not in BACKENDS:
+        raise InputFileError(
+            f"unknown backend {backend!r}", hint=f"use --backend {'|'.join(BACKENDS)}"
+        )
+    if backend == "xylosim" and qnet.arithmetic != "xylo":
+        raise InputFileError(
+            f"--backend xylosim runs Xylo networks; this one is compiled for {qnet.target}",
+            hint="compile with --target xylo_audio2, or use --backend emulator",
+        )
     if readout not in READOUTS:
         raise InputFileError(
             f"unknown readout {readout!r}", hint=f"use --readout {'|'.join(READOUTS)}"
@@ -156,6 +166,12 @@ def compare(
         seconds["lava"] = time.perf_counter() - t0
         result = _concat(parts)
         verification = _verify_equal(emu, result)
+    if backend == "xylosim":
+        from snn_deploy.backends.xylo.bridge import verify_network
+
+        verification, seconds["xylosim"] = verify_network(
+            qnet, profile.numerics, inputs, chip_steps
+        )
     layers = []
     for p in qnet.populations:
         if not p.spiking:
@@ -207,7 +223,10 @@ def compare(
         "int": raster({k: v for k, v in result.spikes.items() if k in spiking}),
     }
     return EmulationSummary(
-        backend="Lava 0.10.0 fixed_pt" if backend == "lava" else "snn-deploy emulator",
+        backend={
+            "lava": "Lava 0.10.0 fixed_pt",
+            "xylosim": "snn-deploy emulator, checked by xylosim 0.1.3",
+        }.get(backend, "snn-deploy emulator"),
         target=qnet.target,
         data=desc,
         samples=n,

@@ -60,6 +60,7 @@ from snn_deploy.quantize.float32 import quantize_float32
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
 from snn_deploy.quantize.spinnaker import quantize_spinnaker
+from snn_deploy.quantize.xylo import quantize_xylo
 from snn_deploy.reports import CompileReport, write_reports
 
 CHECK_SAMPLES = 64  # calibration samples run in integers to measure overflow at compile time
@@ -75,6 +76,7 @@ QUANTIZERS = {
     "fixedpoint": quantize_fixedpoint,
     "spinnaker": quantize_spinnaker,
     "float32": quantize_float32,
+    "xylo": quantize_xylo,
 }
 
 

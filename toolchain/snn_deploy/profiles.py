@@ -177,6 +177,9 @@ RANGES: dict[type, dict[str, tuple[int | float, int | float]]] = {
         "max_input_spikes": (1, 255),
         "max_hidden_spikes": (1, 255),
         "max_output_spikes": (1, 255),
+        "max_input_channels": (1, 1 << 16),
+        "max_hidden_neurons": (1, 1 << 16),
+        "max_output_neurons": (1, 1 << 16),
         "synapse_delay_steps": (1, 1),
     },
     LearningEngine: {

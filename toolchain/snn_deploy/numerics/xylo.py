@@ -51,6 +51,9 @@ class XyloNumerics:
     max_input_spikes: int
     max_hidden_spikes: int
     max_output_spikes: int
+    max_input_channels: int
+    max_hidden_neurons: int
+    max_output_neurons: int
     synapse_delay_steps: int
 
     @classmethod

@@ -118,3 +118,43 @@ def _deliver(cur, counts, w, events) -> np.ndarray:
         cur = sat16(raw)
         events["saturated_additions"] += int(np.count_nonzero(cur != raw))
     return cur
+
+
+def run_network(qnet, num: XyloNumerics, inputs: dict, num_steps=None, record_voltage=(),
+                engine: str = "reference", parallel=None):  # fmt: skip
+    """An integer network of the Xylo layout on ``inputs`` (name -> (batch, steps, size) spike
+    counts) as an ``EmulationResult``: spike counts per population (uint8), final ``i``, ``v``,
+    voltage traces of ``record_voltage`` and the arithmetic's events (under the hidden layer)."""
+    from snn_deploy.backends.emulator.result import EmulationResult
+    from snn_deploy.backends.xylo.config import config_from_network
+    from snn_deploy.checks.xylo import roles
+
+    cfg = config_from_network(qnet)
+    hidden, output = roles(qnet)
+    port = qnet.inputs[0]
+    x = np.asarray(inputs[port.name])
+    steps = x.shape[1] if num_steps is None else int(num_steps)
+    counts = np.zeros((x.shape[0], steps, cfg.n_in), np.uint8)
+    n = min(steps, x.shape[1])
+    counts[:, :n] = np.clip(x[:, :n], 0, 255).astype(np.uint8)
+    if engine == "compiled":
+        from snn_deploy.backends.emulator.compiled.xylo import run_xylo_compiled
+
+        r = run_xylo_compiled(cfg, num, counts, record=True, parallel=parallel)
+    else:
+        r = run_xylo_reference(cfg, num, counts, record=True)
+    traces = {hidden: r.v, output: r.v_out}
+    empty = np.zeros((counts.shape[0], cfg.n_hidden), np.int64)
+    last_i = r.i_syn[:, -1, :, 0] if steps else empty
+    final = {
+        hidden: {"i": last_i, "v": r.v[:, -1] if steps else empty},
+        output: {"i": r.i_out[:, -1] if steps else empty[:, : cfg.n_out],
+                 "v": r.v_out[:, -1] if steps else empty[:, : cfg.n_out]},
+    }  # fmt: skip
+    return EmulationResult(
+        spikes={hidden: r.spikes, output: r.out_spikes},
+        final_state=final,
+        num_steps=steps,
+        voltage={name: traces[name] for name in record_voltage},
+        events={hidden: dict(r.events), output: {}},
+    )

@@ -125,3 +125,26 @@ def verify(ours: XyloRun, theirs: XyloRun) -> dict[str, int]:
             hint="please report this with the artifact folder: it is a bug of snn-deploy",
         )
     return {n: int(getattr(ours, n).size) for n in FIELDS if getattr(theirs, n) is not None}
+
+
+def verify_network(qnet, num, inputs: dict, chip_steps: int) -> tuple[str, float]:
+    """Run a compiled Xylo network in xylosim and in the compiled kernel on ``inputs`` for
+    ``chip_steps`` steps; raise VerificationError on any difference, else return the sentence
+    the summary prints and xylosim's seconds."""
+    from snn_deploy.backends.emulator.compiled.xylo import run_xylo_compiled
+    from snn_deploy.backends.xylo.config import config_from_network
+
+    cfg = config_from_network(qnet)
+    x = np.asarray(inputs[qnet.inputs[0].name])
+    counts = np.zeros((x.shape[0], chip_steps, cfg.n_in), np.uint8)
+    n = min(chip_steps, x.shape[1])
+    counts[:, :n] = np.clip(x[:, :n], 0, 255).astype(np.uint8)
+    theirs, seconds = run_xylosim(cfg, counts)
+    compared = verify(run_xylo_compiled(cfg, num, counts), theirs)
+    states = sum(v for k, v in compared.items() if k not in ("spikes", "out_spikes"))
+    spikes = int(theirs.spikes.sum()) + int(theirs.out_spikes.sum())
+    return (
+        f"verified: xylosim 0.1.3 and the snn-deploy emulator agree on all {spikes:,} spikes and "
+        f"on {states:,} synaptic currents and membrane potentials (every neuron, every step)",
+        float(seconds.sum()),
+    )

@@ -187,3 +187,49 @@ class XyloConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return XyloConfig(**values)
+
+
+def config_from_network(qnet) -> XyloConfig:
+    """Map an integer network of the Xylo layout (``checks/xylo.py``) onto the core: the hidden
+    population is hidden neurons 0..n-1 (one synaptic current), the output population the
+    readout, each projection its matrix (``weight`` is (target, source): transposed here)."""
+    from snn_deploy.checks.xylo import roles
+
+    hidden, output = roles(qnet)
+    if hidden is None or output is None or len(qnet.inputs) != 1:
+        raise ModelError(
+            "the network does not have Xylo's layout (one input, one hidden, one output layer)",
+            hint="compile it with --target xylo_audio2 to see what to change",
+        )
+    h, o = qnet.population(hidden), qnet.population(output)
+    n_in = qnet.inputs[0].size
+    mats = {
+        "w_in": np.zeros((n_in, h.size, 1), np.int64),
+        "w_rec": np.zeros((h.size, h.size, 1), np.int64),
+    }
+    w_out = np.zeros((h.size, o.size), np.int64)
+    shifts = {"shift_in": 0, "shift_rec": 0, "shift_out": 0}
+    for p in qnet.projections:
+        w = p.weight.toarray() if hasattr(p.weight, "toarray") else np.asarray(p.weight)
+        if p.target == output:
+            w_out, shifts["shift_out"] = w.T.astype(np.int64), p.params.shift
+        elif p.source == hidden:
+            mats["w_rec"] = w.T[:, :, None].astype(np.int64)
+            shifts["shift_rec"] = p.params.shift
+        else:
+            mats["w_in"] = w.T[:, :, None].astype(np.int64)
+            shifts["shift_in"] = p.params.shift
+    hp, op = h.params, o.params
+    return XyloConfig(
+        **mats,
+        w_out=w_out,
+        dash_mem=hp.dash_mem,
+        dash_syn=np.asarray(hp.dash_syn)[:, None],
+        threshold=hp.threshold,
+        bias=hp.bias,
+        dash_mem_out=op.dash_mem,
+        dash_syn_out=op.dash_syn,
+        threshold_out=op.threshold,
+        bias_out=op.bias,
+        **shifts,
+    )

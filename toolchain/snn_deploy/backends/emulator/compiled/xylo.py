@@ -232,3 +232,10 @@ def run_xylo_compiled(
             "v_out": r_vout.astype(np.int64),
         }
     return XyloRun(spikes=spikes, out_spikes=out_spikes, events=ev, **states)
+
+
+def run(qnet, numerics, inputs, num_steps=None, record_voltage=(), parallel=None):
+    """The engine's entry point (``compiled.KERNELS``): an integer network of the Xylo layout."""
+    from snn_deploy.backends.emulator.xylo import run_network
+
+    return run_network(qnet, numerics, inputs, num_steps, record_voltage, "compiled", parallel)
