@@ -34,6 +34,20 @@ def test_compiles_onto_one_core_with_a_report(compiled):
     assert any("bit shifts" in n for n in r["quantization"]["notes"])
 
 
+def test_the_artifact_holds_the_chip_configuration(compiled):
+    from snn_deploy.backends.xylo.config import XyloConfig, config_from_network
+    from snn_deploy.profiles import load_profile
+    from snn_deploy.quantize.network import QuantizedNetwork
+
+    tmp, _ = compiled
+    cfg = XyloConfig.load(tmp / "out" / "xylo_config.npz")
+    assert (tmp / "out" / "xylo_config.json").is_file()
+    assert not cfg.problems(load_profile("xylo_audio2").numerics)
+    again = config_from_network(QuantizedNetwork.load(tmp / "out" / "network.npz"))
+    np.testing.assert_array_equal(cfg.w_rec, again.w_rec)
+    assert (cfg.n_in, cfg.n_hidden, cfg.n_out) == (16, 40, 8)
+
+
 def test_emulates_and_agrees_with_xylosim(compiled, xylo_ready):
     tmp, _ = compiled
     s = api.emulate(tmp / "out", str(tmp / "data.npz"), backend="xylosim", save=False)

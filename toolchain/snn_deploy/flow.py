@@ -31,6 +31,7 @@ import numpy as np
 import snn_deploy
 from snn_deploy.artifacts import ARTIFACT_FORMAT, StagingDir, sha256, write_json
 from snn_deploy.backends.spinnaker.pynn import emit_pynn
+from snn_deploy.backends.xylo.config import emit_xylo
 from snn_deploy.checks import check_formats
 from snn_deploy.checks.formats import check_mapping
 from snn_deploy.checks.overflow import overflow_violations
@@ -69,7 +70,7 @@ DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit
 
 # Target programs written next to the integer network, per arithmetic: (folder, qnet, profile,
 # core plan, data description, float network) -> names of the files written.
-EMITTERS = {"spinnaker": emit_pynn}
+EMITTERS = {"spinnaker": emit_pynn, "xylo": emit_xylo}
 
 QUANTIZERS = {
     "loihi": quantize_loihi,

@@ -233,3 +233,11 @@ def config_from_network(qnet) -> XyloConfig:
         bias_out=op.bias,
         **shifts,
     )
+
+
+def emit_xylo(folder: Path, qnet, profile, plan, data: dict | None, net=None) -> list[str]:
+    """The compile stage's emitter: the core's configuration as ``xylo_config.npz`` and
+    ``xylo_config.json`` in the artifact folder (``examples/xylo/load_xylo_config.py`` loads
+    them into xylosim or into Rockpool's ``config_from_specification`` arguments)."""
+    npz, js = config_from_network(qnet).require_valid(profile.numerics).export(folder)
+    return [npz.name, js.name]
