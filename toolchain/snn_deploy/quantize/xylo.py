@@ -166,6 +166,13 @@ def quantize_xylo(
         "report are 1 - 2**-dash; weights are divided by their target's 1 - 2**-dash_syn "
         "because Xylo decays the current before the membrane reads it",
     )
+    if net.contract.spikes == "single":
+        notes += (
+            f"the model emits one spike per neuron and step; Xylo's hidden neurons emit "
+            f"floor(V / threshold) spikes (up to {num.max_hidden_spikes}) and subtract as many "
+            "thresholds: the two differ wherever V reaches twice the threshold (the emulation's "
+            "multi_spikes event counts those steps)",
+        )
     if net.contract.spikes == "multi":
         notes += (
             f"Xylo's output neurons emit at most {num.max_output_spikes} spike(s) per step "
