@@ -1,8 +1,13 @@
-"""A task that fits Xylo Audio 2: digits 0-7 read row by row (8 input channels, 8 steps; a pixel
-above a quarter of full intensity is a spike), a recurrent current-based LIF layer of 64 neurons with subtractive
-reset and an 8-neuron spiking readout (class = most output spikes). Trains with BPTT, compiles
-for xylo_audio2, and prints the float and integer (Xylo) test accuracies; with .venv-xylo it
-also checks the integer run against xylosim 0.1.3 on every spike and state.
+"""A task that fits Xylo Audio 2: digits 0-7 read row by row (8 input channels, 8 steps; a
+pixel above a quarter of full intensity is a spike), a recurrent current-based LIF layer of 64
+neurons with subtractive reset and an 8-neuron spiking readout (class = most output spikes).
+Trains with BPTT, compiles for xylo_audio2, and prints the float and integer (Xylo) test
+accuracies; with .venv-xylo it also checks the integer run against xylosim 0.1.3 on every spike
+and state.
+
+The model is trained with one spike per neuron and step (the training library has no
+multi-spike neurons); Xylo's hidden neurons emit floor(V / threshold) spikes, which is where
+float and integer accuracies part (docs/xylo.md gives the measured figures).
 
 usage: .venv/bin/python examples/xylo/train_rows.py [--epochs 30] [--out build/xylo-rows]
 """
