@@ -4,8 +4,8 @@ context) vs the vendor's simulator xylosim 0.1.3 (in .venv-xylo), measured side 
 run, printing the ratio. Both runs are checked to agree on every spike count and recorded state.
 
 Network: weights uniform int8, input 50 % dense, recurrent --density (default 10 %: 200,000
-synapses), readout 50 %; shifts 4/0/2; random dashes 1..8; hidden thresholds 20000..32000; biases; inputs
-Poisson-like counts 0..3 at 30 % of channel-steps. xylosim records every state every step (it
+synapses), readout 50 %; shifts 4/0/2; random dashes 1..8; hidden thresholds 20000..32000;
+biases; inputs: counts 0..3 at 30 % of channel-steps. xylosim records every state every step (it
 cannot be told not to); our kernel is timed recording them too, and without.
 
 usage: .venv/bin/python benchmarks/emulator_vs_xylosim.py [--steps 200] [--samples 4]
