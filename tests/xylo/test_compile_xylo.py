@@ -76,3 +76,17 @@ def test_layout_limits_are_refused_with_one_line_each(tmp_path, kwargs, match):
     with pytest.raises(ResourceError, match=match):
         api.compile(tmp_path / "big.nir", "xylo_audio2", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_backend_xylosim_refuses_other_chips_in_one_line(compiled, tmp_path):
+    from snn_deploy.errors import InputFileError
+
+    tmp, _ = compiled
+    graph = xylo_graph()
+    graph.metadata["snn_deploy_contract"]["reset"] = "zero"
+    graph.metadata["snn_deploy_contract"]["threshold"] = ">"
+    graph.metadata["snn_deploy_contract"]["spikes"] = "single"
+    nir.write(tmp_path / "z.nir", graph)
+    api.compile(tmp_path / "z.nir", "fixedpoint", tmp_path / "fp")
+    with pytest.raises(InputFileError, match="--backend xylosim runs Xylo networks"):
+        api.emulate(tmp_path / "fp", str(tmp / "data.npz"), backend="xylosim", save=False)
