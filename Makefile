@@ -1,6 +1,7 @@
 # snn-deploy: `make demo` (train, compile for Loihi 2, emulate) and `make test` (the suite).
 # Both set up what they need, idempotently: .venv (Python 3.11) and .venv-lava (Python 3.10);
-# `make test` also .venv-netx (Python 3.10, lava-dl 0.6.0), .venv-pynn and the interop envs.
+# `make test` also .venv-netx (Python 3.10, lava-dl 0.6.0), .venv-pynn, .venv-xylo (Python 3.10,
+# xylosim) and the interop environments.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -11,7 +12,7 @@ CLI := $(VENV)/bin/snn-deploy
 DEMO := build/demo
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help venv lava-env netx-env pynn-env interop-envs interop-fixtures chromium demo test bench lint clean
+.PHONY: help venv lava-env netx-env xylo-env pynn-env interop-envs interop-fixtures chromium demo test bench lint clean
 
 help:
 	@echo "make demo   train a digits SNN, compile it for Loihi 2, emulate it (and run Lava)"
@@ -42,6 +43,9 @@ netx-env:
 pynn-env:
 	@scripts/setup-pynn-env
 
+xylo-env:
+	@scripts/setup-xylo-env
+
 interop-envs:
 	@scripts/setup-interop-envs
 
@@ -68,10 +72,11 @@ demo: venv lava-env $(DEMO)/model.pt
 	else echo "(Lava backend not set up: no Python 3.10; see above)"; fi
 	@echo; echo "fit report: $(DEMO)/digits-loihi2/report.md"
 
-test: venv lava-env netx-env pynn-env interop-envs
+test: venv lava-env netx-env pynn-env xylo-env interop-envs
+	@$(MAKE) -s chromium >/dev/null 2>&1 || echo "note: no headless Chromium (make chromium needs apt-get); the sweep.html rendering test will be skipped"
 	$(PY) -m pytest -q
 
-bench: venv lava-env
+bench: venv lava-env xylo-env
 	$(PY) benchmarks/emulator_vs_lava.py
 	$(PY) benchmarks/emulator_scale.py
 	$(PY) benchmarks/train_vs_snntorch.py
@@ -79,6 +84,7 @@ bench: venv lava-env
 	$(PY) benchmarks/map_1m_neurons.py
 	$(PY) benchmarks/plastic_engine.py
 	$(PY) benchmarks/emulate_workers.py
+	$(PY) benchmarks/emulator_vs_xylosim.py
 
 lint: venv
 	$(PY) -m ruff check toolchain tests benchmarks examples

@@ -134,7 +134,9 @@ def emulate(
     """Run a compiled model on data in the float reference and bit-accurately as integers.
 
     ``backend="emulator"`` uses snn-deploy's emulator; ``"lava"`` runs Lava 0.10.0 in
-    ``.venv-lava`` and verifies that it agrees with the emulator on every spike and final state.
+    ``.venv-lava`` and verifies that it agrees with the emulator on every spike and final state;
+    ``"xylosim"`` (Xylo networks) runs xylosim 0.1.3 in ``.venv-xylo`` and verifies every spike
+    count and every state of every step.
     With ``save``, the result is written to ``emulation.json`` in the folder and the reports are
     re-rendered with its activity plots. ``readout`` picks how the class is read from the output
     layer (:data:`snn_deploy.emulation.READOUTS`). ``engine``: the emulator's ``compiled``

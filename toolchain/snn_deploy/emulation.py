@@ -21,6 +21,7 @@ BACKENDS = {
     "emulator": "snn-deploy emulator",
     "lava": "Lava 0.10.0 fixed_pt",
     "netx": "lava-dl 0.6.0 netx, Lava fixed_pt",
+    "xylosim": "snn-deploy emulator, checked by xylosim 0.1.3",
 }
 LAVA_CHUNK = 60  # samples per Lava run: one block-diagonal network of this many copies
 FLOAT_BLOCK = 32  # samples per float64 reference run (see run_pair)
@@ -147,6 +148,11 @@ def compare(
         )
     if backend == "netx" and netx_folder is None:
         raise InputFileError("--backend netx needs the artifact folder with network.net")
+    if backend == "xylosim" and qnet.arithmetic != "xylo":
+        raise InputFileError(
+            f"--backend xylosim runs Xylo networks; this one is compiled for {qnet.target}",
+            hint="compile with --target xylo_audio2, or use --backend emulator",
+        )
     if readout not in READOUTS:
         raise InputFileError(
             f"unknown readout {readout!r}", hint=f"use --readout {'|'.join(READOUTS)}"
@@ -174,6 +180,12 @@ def compare(
                 "netx returns spikes only; the readout's accuracy uses the emulator's voltage "
                 "trace, verified equal to netx in every spike"
             )
+    elif backend == "xylosim":
+        from snn_deploy.backends.xylo.bridge import verify_network
+
+        verification, seconds["xylosim"] = verify_network(
+            qnet, profile.numerics, inputs, chip_steps
+        )
     layers = []
     for p in qnet.populations:
         if not p.spiking:

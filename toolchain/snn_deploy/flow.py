@@ -31,6 +31,7 @@ import numpy as np
 import snn_deploy
 from snn_deploy.artifacts import ARTIFACT_FORMAT, StagingDir, sha256, write_json
 from snn_deploy.backends.spinnaker.pynn import emit_pynn
+from snn_deploy.backends.xylo.config import emit_xylo
 from snn_deploy.checks import check_formats
 from snn_deploy.checks.formats import check_mapping
 from snn_deploy.checks.overflow import overflow_violations
@@ -62,6 +63,7 @@ from snn_deploy.quantize.legalize import summary as legalization_summary
 from snn_deploy.quantize.loihi import DEFAULT_HEADROOM, quantize_loihi
 from snn_deploy.quantize.network import QuantizedNetwork
 from snn_deploy.quantize.spinnaker import quantize_spinnaker
+from snn_deploy.quantize.xylo import quantize_xylo
 from snn_deploy.reports import CompileReport, write_reports
 
 CHECK_SAMPLES = 64  # calibration samples run in integers to measure overflow at compile time
@@ -70,13 +72,14 @@ DEFAULT_STAGES = ("import_model", "normalize", "quantize", "check", "map", "emit
 
 # Target programs written next to the integer network, per arithmetic: (folder, qnet, profile,
 # core plan, data description, float network) -> names of the files written.
-EMITTERS = {"spinnaker": emit_pynn}
+EMITTERS = {"spinnaker": emit_pynn, "xylo": emit_xylo}
 
 QUANTIZERS = {
     "loihi": quantize_loihi,
     "fixedpoint": quantize_fixedpoint,
     "spinnaker": quantize_spinnaker,
     "float32": quantize_float32,
+    "xylo": quantize_xylo,
 }
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from snn_deploy.errors import ProfileError
-from snn_deploy.ir.contract import CURRENT_DRIVES, RESETS
+from snn_deploy.ir.contract import CURRENT_DRIVES, RESETS, THRESHOLDS
 from snn_deploy.learning.engine import LearningEngine
 from snn_deploy.numerics.fixedpoint import FixedPointNumerics
 from snn_deploy.numerics.float32 import Float32Numerics
 from snn_deploy.numerics.loihi import LoihiNumerics
 from snn_deploy.numerics.spinnaker import SpinnakerNumerics
+from snn_deploy.numerics.xylo import XyloNumerics
 
 SCHEMA_VERSION = 1
 UNKNOWN = "unknown"
@@ -38,6 +39,7 @@ ARITHMETICS: dict[str, type] = {
     "fixedpoint": FixedPointNumerics,
     "spinnaker": SpinnakerNumerics,
     "float32": Float32Numerics,
+    "xylo": XyloNumerics,
 }
 
 
@@ -162,6 +164,24 @@ RANGES: dict[type, dict[str, tuple[int | float, int | float]]] = {
         "synapse_delay_steps": (1, 16),
         "populations_per_core": (1, 1),
     },
+    XyloNumerics: {
+        "state_bits": (16, 16),
+        "weight_bits": (2, 8),
+        "weight_shift_min": (0, 8),
+        "weight_shift_max": (0, 8),
+        "threshold_min": (1, 1),
+        "bias_bits": (2, 16),
+        "dash_bits": (1, 4),
+        "synapses_per_neuron": (1, 2),
+        "output_synapses_per_neuron": (1, 1),
+        "max_input_spikes": (1, 255),
+        "max_hidden_spikes": (1, 255),
+        "max_output_spikes": (1, 255),
+        "max_input_channels": (1, 1 << 16),
+        "max_hidden_neurons": (1, 1 << 16),
+        "max_output_neurons": (1, 1 << 16),
+        "synapse_delay_steps": (1, 1),
+    },
     LearningEngine: {
         "trace_bits": (1, 16),
         "impulse_frac_bits": (0, 16),
@@ -186,6 +206,7 @@ RANGES: dict[type, dict[str, tuple[int | float, int | float]]] = {
 ORDERED: dict[type, tuple[tuple[str, str], ...]] = {
     LoihiNumerics: (("bias_exp_min", "bias_exp_max"), ("weight_exp_min", "weight_exp_max")),
     FixedPointNumerics: (("weight_shift_min", "weight_shift_max"),),
+    XyloNumerics: (("weight_shift_min", "weight_shift_max"),),
     LearningEngine: (("scale_exp_min", "scale_exp_max"),),
 }
 # strings (or lists of strings) the emulators implement
@@ -193,7 +214,7 @@ CHOICES: dict[type, dict[str, tuple[str, ...]]] = {
     NeuronSection: {
         "reset_modes": RESETS,
         "current_drives": CURRENT_DRIVES,
-        "threshold_comparison": (">",),
+        "threshold_comparison": THRESHOLDS,
     },
 }
 

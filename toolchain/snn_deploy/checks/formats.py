@@ -16,6 +16,8 @@ from snn_deploy.numerics.loihi import prepare_weights
 from snn_deploy.profiles import HardwareProfile
 from snn_deploy.quantize.network import QuantizedNetwork
 
+SPIKE_COUNT_ARITHMETICS = ("xylo",)  # kernels that emit several spikes per neuron and step
+
 
 def check_formats(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
     if qnet.arithmetic == "loihi":
@@ -30,7 +32,26 @@ def check_formats(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viol
         from snn_deploy.checks.spinnaker import check_float32_formats
 
         return check_float32_formats(qnet, profile)
+    if qnet.arithmetic == "xylo":
+        return _check_xylo(qnet, profile)
     return []
+
+
+def _check_xylo(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Violation]:
+    """Layout (``checks/xylo.py``), models, then every array against the chip's formats."""
+    from snn_deploy.backends.xylo.config import config_from_network
+    from snn_deploy.checks.xylo import check_xylo
+
+    out = check_models(qnet, profile) + check_xylo(qnet, profile)
+    if out:
+        return out
+    for problem in config_from_network(qnet).problems(profile.numerics):
+        out.append(
+            Violation("", "Xylo configuration", problem, "the chip's formats",
+                      profile.key("chip", "arithmetic"), "please report this: a quantizer bug",
+                      relation="breaks")
+        )  # fmt: skip
+    return out
 
 
 def check_mapping(qnet: QuantizedNetwork, profile: HardwareProfile, plan) -> list[Violation]:
@@ -80,8 +101,12 @@ def check_models(qnet: QuantizedNetwork, profile: HardwareProfile) -> list[Viola
                 fix="the chip adds this step's current to the voltage; export the model that way",
             )
         )
-    if contract.spikes == "multi" and neurons.max_spikes_per_step >= 2:
-        # No quantizer or emulator here computes spike counts yet (the Xylo issue will).
+    if (
+        contract.spikes == "multi"
+        and neurons.max_spikes_per_step >= 2
+        and qnet.arithmetic not in SPIKE_COUNT_ARITHMETICS
+    ):
+        # Only the Xylo kernels compute spike counts.
         out.append(
             Violation(
                 layer="",

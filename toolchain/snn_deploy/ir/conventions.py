@@ -293,6 +293,7 @@ def resolve(
         and contract.reset == "subtract"
         and not contract.reset_delay
         and "subtract_recheck" not in overrides
+        and contract.spikes != "multi"  # a stated multi-spike reading subtracts floor(V/θ) at once
     ):
         contract = dataclasses.replace(
             contract,

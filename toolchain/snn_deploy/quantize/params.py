@@ -164,3 +164,31 @@ class Float32SynapseParams:
 
     def stored_bits(self, numerics) -> int:
         return numerics.weight_bits
+
+
+@register
+@dataclass(frozen=True)
+class XyloLifParams:
+    """Xylo Audio 2 neuron (``numerics/xylo.py``), one entry per neuron: bit-shift decays of the
+    membrane and of the synaptic current, threshold and bias in int16 state units."""
+
+    dash_mem: np.ndarray
+    dash_syn: np.ndarray
+    threshold: np.ndarray
+    bias: np.ndarray
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
+
+
+@register
+@dataclass(frozen=True)
+class XyloSynapseParams:
+    """A weight matrix's int8 weights enter the current as ``w << shift`` (one shift per matrix:
+    input, recurrent, output)."""
+
+    shift: int
+
+    def stored_bits(self, numerics) -> int:
+        return numerics.weight_bits

@@ -67,4 +67,8 @@ def run_reference(
         from snn_deploy.backends.emulator.float32 import run_float32
 
         return run_float32(qnet, numerics, inputs, num_steps, record_voltage)
+    if qnet.arithmetic == "xylo":
+        from snn_deploy.backends.emulator.xylo import run_network
+
+        return run_network(qnet, numerics, inputs, num_steps, record_voltage)
     raise UnsupportedError(f"the emulator has no kernel for arithmetic {qnet.arithmetic!r}")

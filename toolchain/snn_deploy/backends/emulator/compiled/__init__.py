@@ -14,6 +14,7 @@ KERNELS = {
     "fixedpoint": "snn_deploy.backends.emulator.compiled.fixedpoint",
     "spinnaker": "snn_deploy.backends.emulator.compiled.spinnaker",
     "float32": "snn_deploy.backends.emulator.compiled.float32",
+    "xylo": "snn_deploy.backends.emulator.compiled.xylo",
 }
 
 
