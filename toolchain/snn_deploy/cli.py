@@ -483,7 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("emulator", "lava", "netx", "xylosim"),
         default="emulator",
         help="lava: Lava 0.10.0 in .venv-lava; netx: the folder's run_loihi2.py on network.net "
-        "in .venv-netx (lava-dl 0.6.0); both verified spike for spike against the emulator; xylosim: SynSense's xylosim 0.1.3 in .venv-xylo checks every spike and state of a Xylo artifact",
+        "in .venv-netx (lava-dl 0.6.0), both verified spike for spike against the emulator; "
+        "xylosim: SynSense's xylosim 0.1.3 in .venv-xylo checks every spike and state of a "
+        "Xylo artifact",
     )
     e.add_argument(
         "--engine",
