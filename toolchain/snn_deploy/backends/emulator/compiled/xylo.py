@@ -55,13 +55,17 @@ def _d(x, dash):
 
 
 @helper
-def _deliver(cur, n, lo, hi, slots, weights, ev):
+def _deliver(cur, n, lo, hi, slots, weights):
+    """Add ``n`` times each weight of one CSR row, saturating; returns how many saturated (a
+    local count, so the loop carries no store to the event counters)."""
+    saturated = np.int64(0)
     for j in range(lo, hi):
         t = slots[j]
         raw = cur[t] + n * weights[j]
         val = _sat(raw)
-        ev[E_SAT] += val != raw
+        saturated += val != raw
         cur[t] = val
+    return saturated
 
 
 @helper
@@ -136,12 +140,12 @@ def _batch(
                     n = max_in
                     ev[E_CAPPED] += 1
                 if n > 0:
-                    _deliver(cur, n, in_ptr[s], in_ptr[s + 1], in_slot, in_w, ev)
+                    ev[E_SAT] += _deliver(cur, n, in_ptr[s], in_ptr[s + 1], in_slot, in_w)
             for s in range(h):
                 n = prev[s]
                 if n > 0:
-                    _deliver(cur, n, rec_ptr[s], rec_ptr[s + 1], rec_slot, rec_w, ev)
-                    _deliver(cur_o, n, out_ptr[s], out_ptr[s + 1], out_slot, out_w, ev)
+                    ev[E_SAT] += _deliver(cur, n, rec_ptr[s], rec_ptr[s + 1], rec_slot, rec_w)
+                    ev[E_SAT] += _deliver(cur_o, n, out_ptr[s], out_ptr[s + 1], out_slot, out_w)
             for j in range(h):
                 vj, n = _neuron(
                     cur, j * n_syn, n_syn, dash_syn, v[j], dash_mem[j], bias[j], thr[j],
