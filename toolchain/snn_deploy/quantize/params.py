@@ -26,9 +26,17 @@ def frozen_ints(a):
     return frozen(a, dtype=np.int64)
 
 
+class PerNeuronInts:
+    """Base of a neuron-parameter dataclass: every field becomes a read-only int64 array."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
+
+
 @register
 @dataclass(frozen=True)
-class LoihiLifParams:
+class LoihiLifParams(PerNeuronInts):
     """Arguments of Lava's ``LIF`` (bit-accurate), one entry per neuron.
 
     Lava takes one ``du``, ``dv`` and ``vth`` per process; the profile's
@@ -39,10 +47,6 @@ class LoihiLifParams:
     vth: np.ndarray
     bias_mant: np.ndarray
     bias_exp: np.ndarray
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
 
 
 @register
@@ -61,7 +65,7 @@ class LoihiSynapseParams:
 
 @register
 @dataclass(frozen=True)
-class FixedLifParams:
+class FixedLifParams(PerNeuronInts):
     """Generic fixed-point LIF (``numerics/fixedpoint.py``), one entry per neuron: decay
     multipliers ``a`` (current) and ``b`` (voltage) in units of ``2**-decay_bits``, threshold and
     bias in state units."""
@@ -70,10 +74,6 @@ class FixedLifParams:
     b: np.ndarray
     threshold: np.ndarray
     bias: np.ndarray
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
 
 
 @register
@@ -89,7 +89,7 @@ class FixedSynapseParams:
 
 @register
 @dataclass(frozen=True)
-class SpinnakerLifParams:
+class SpinnakerLifParams(PerNeuronInts):
     """What the host writes for one sPyNNaker ``IF_curr_exp`` (``exponential`` = 1) or
     ``IF_curr_delta`` (0) neuron: PyNN parameters as s16.15 words (``v_init``, ``v_rest``,
     ``v_reset``, ``v_thresh`` in mV, ``cm`` in nF, ``tau_*`` and ``time_step`` in ms,
@@ -111,10 +111,6 @@ class SpinnakerLifParams:
     rb_shifts: np.ndarray
     exponential: np.ndarray
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
-
 
 @register
 @dataclass(frozen=True)
@@ -130,7 +126,7 @@ class SpinnakerSynapseParams:
 
 @register
 @dataclass(frozen=True)
-class Float32LifParams:
+class Float32LifParams(PerNeuronInts):
     """float32 LIF (``numerics/float32.py``), one entry per neuron, stored as the float32 bit
     patterns (``view(np.int32)``) so the npz keeps them exactly."""
 
@@ -138,10 +134,6 @@ class Float32LifParams:
     beta_bits: np.ndarray
     threshold_bits: np.ndarray
     bias_bits: np.ndarray
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
 
     @staticmethod
     def pack(x) -> np.ndarray:
@@ -168,7 +160,7 @@ class Float32SynapseParams:
 
 @register
 @dataclass(frozen=True)
-class XyloLifParams:
+class XyloLifParams(PerNeuronInts):
     """Xylo Audio 2 neuron (``numerics/xylo.py``), one entry per neuron: bit-shift decays of the
     membrane and of the synaptic current, threshold and bias in int16 state units."""
 
@@ -176,10 +168,6 @@ class XyloLifParams:
     dash_syn: np.ndarray
     threshold: np.ndarray
     bias: np.ndarray
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, frozen_ints(getattr(self, f.name)))
 
 
 @register

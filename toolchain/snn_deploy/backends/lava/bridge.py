@@ -11,8 +11,6 @@ own neuron order.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from snn_deploy.backends.emulator.result import EmulationResult
+from snn_deploy.backends.sidecar import SideEnv, failure
 from snn_deploy.errors import BackendError, UnsupportedError
 from snn_deploy.ir.simulate import check_inputs, input_arrays
 from snn_deploy.quantize.groups import merge_groups, split_groups
@@ -41,32 +40,11 @@ class LavaJob:
     blocks: tuple[int, ...] = ()
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[4]
-
-
-def lava_python() -> Path | None:
-    """The interpreter of the Lava environment, or None when there is none."""
-    env = os.environ.get(ENV_VAR)
-    candidates = [Path(env)] if env else [repo_root() / ".venv-lava" / "bin" / "python"]
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return c
-    return None
-
-
-def lava_unavailable_reason() -> str | None:
-    """None if the Lava backend can run, else why not (for skips and error messages)."""
-    py = lava_python()
-    if py is None:
-        return (
-            "the Lava environment .venv-lava does not exist (it needs Python 3.10); "
-            "run `make lava-env`, or set SNN_DEPLOY_LAVA_PYTHON to a Python with lava-nc 0.10.0"
-        )
-    stamp = py.parent.parent / ".installed"
-    if not os.environ.get(ENV_VAR) and not stamp.is_file():
-        return f"the Lava environment {py.parent.parent} is incomplete; run `make lava-env`"
-    return None
+LAVA_ENV = SideEnv(
+    "Lava", ".venv-lava", ENV_VAR, needs="it needs Python 3.10", provides="lava-nc 0.10.0"
+)
+lava_python = LAVA_ENV.python
+lava_unavailable_reason = LAVA_ENV.unavailable_reason
 
 
 def exchange(
@@ -79,23 +57,9 @@ def exchange(
     arrays = {**arrays, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     job_path, out_path = workdir / "job.npz", workdir / "result.npz"
     np.savez(job_path, **arrays)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    try:
-        proc = subprocess.run(
-            [str(lava_python()), str(runner), str(job_path), str(out_path)],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-            cwd=workdir,
-        )
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"Lava did not finish within {timeout_s:.0f} s") from None
+    proc = LAVA_ENV.run([str(runner), str(job_path), str(out_path)], workdir, timeout_s, "Lava")
     if proc.returncode != 0 or not out_path.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
-        raise BackendError(
-            f"{what} failed (exit code {proc.returncode}):\n    " + "\n    ".join(tail)
-        )
+        raise failure(proc, what)
     with np.load(out_path, allow_pickle=False) as z:
         out = {k: z[k] for k in z.files}
     return out, json.loads(bytes(out.pop("header")).decode())["timings"]

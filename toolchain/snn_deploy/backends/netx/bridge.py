@@ -12,14 +12,13 @@ interpreter is ``.venv-netx/bin/python``, or ``$SNN_DEPLOY_NETX_PYTHON``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from snn_deploy.backends.sidecar import SideEnv, failure
 from snn_deploy.errors import BackendError
 
 ENV_VAR = "SNN_DEPLOY_NETX_PYTHON"
@@ -37,47 +36,20 @@ class NetxJob:
     steps: int
 
 
-def netx_python() -> Path | None:
-    env = os.environ.get(ENV_VAR)
-    root = Path(__file__).resolve().parents[4]
-    c = Path(env) if env else root / ".venv-netx" / "bin" / "python"
-    return c if c.is_file() and os.access(c, os.X_OK) else None
-
-
-def netx_unavailable_reason() -> str | None:
-    """None if the netx backend can run, else why not (for skips and error messages)."""
-    py = netx_python()
-    if py is None:
-        return (
-            "the netx environment .venv-netx does not exist (it needs Python 3.10); run "
-            "`make netx-env`, or set SNN_DEPLOY_NETX_PYTHON to a Python with lava-dl 0.6.0"
-        )
-    if not os.environ.get(ENV_VAR) and not (py.parent.parent / ".installed").is_file():
-        return f"the netx environment {py.parent.parent} is incomplete; run `make netx-env`"
-    return None
+NETX_ENV = SideEnv(
+    "netx", ".venv-netx", ENV_VAR, needs="it needs Python 3.10", provides="lava-dl 0.6.0"
+)
+netx_python = NETX_ENV.python
+netx_unavailable_reason = NETX_ENV.unavailable_reason
 
 
 def _call(args: list[str], cwd: Path, timeout_s: float, what: str) -> None:
     reason = netx_unavailable_reason()
     if reason:
         raise BackendError("cannot run the netx backend: " + reason)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    try:
-        proc = subprocess.run(
-            [str(netx_python()), "-W", "ignore", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-            cwd=cwd,
-        )
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"{what} did not finish within {timeout_s:.0f} s") from None
+    proc = NETX_ENV.run(["-W", "ignore", *args], cwd, timeout_s, what)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
-        raise BackendError(
-            f"{what} failed (exit code {proc.returncode}):\n    " + "\n    ".join(tail)
-        )
+        raise failure(proc, what)
 
 
 def _load(path: Path) -> dict:

@@ -9,14 +9,13 @@ the number of mismatches and the first ones.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from snn_deploy.backends.emulator.xylo import XyloRun, check_counts
+from snn_deploy.backends.sidecar import REPO_ROOT, SideEnv, failure
 from snn_deploy.backends.xylo.config import ARRAYS, XyloConfig
 from snn_deploy.errors import BackendError, VerificationError
 
@@ -25,29 +24,19 @@ ENV_VAR = "SNN_DEPLOY_XYLO_PYTHON"
 FIELDS = ("spikes", "out_spikes", "i_syn", "v", "i_out", "v_out")
 
 
+XYLO_ENV = SideEnv(
+    "xylosim",
+    ".venv-xylo",
+    ENV_VAR,
+    needs="xylosim 0.1.3 needs Python 3.7-3.10",
+    provides="xylosim 0.1.3",
+)
+xylo_python = XYLO_ENV.python
+xylosim_unavailable_reason = XYLO_ENV.unavailable_reason
+
+
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[4]
-
-
-def xylo_python() -> Path | None:
-    """The interpreter of the xylosim environment, or None when there is none."""
-    env = os.environ.get(ENV_VAR)
-    c = Path(env) if env else repo_root() / ".venv-xylo" / "bin" / "python"
-    return c if c.is_file() and os.access(c, os.X_OK) else None
-
-
-def xylosim_unavailable_reason() -> str | None:
-    """None if xylosim can run, else why not (for skips and error messages)."""
-    py = xylo_python()
-    if py is None:
-        return (
-            "the xylosim environment .venv-xylo does not exist (xylosim 0.1.3 needs Python "
-            "3.7-3.10); run `make xylo-env`, or set SNN_DEPLOY_XYLO_PYTHON to a Python with "
-            "xylosim 0.1.3"
-        )
-    if not os.environ.get(ENV_VAR) and not (py.parent.parent / ".installed").is_file():
-        return f"the xylosim environment {py.parent.parent} is incomplete; run `make xylo-env`"
-    return None
+    return REPO_ROOT
 
 
 def run_xylosim(
@@ -64,27 +53,12 @@ def run_xylosim(
     header["record"] = record
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     arrays["x"] = x
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     with tempfile.TemporaryDirectory(prefix="snn-deploy-xylo-") as tmp:
         job, result = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
         np.savez(job, **arrays)
-        try:
-            proc = subprocess.run(
-                [str(xylo_python()), str(RUNNER), str(job), str(result)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                cwd=tmp,
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendError(f"xylosim did not finish within {timeout_s:.0f} s") from None
+        proc = XYLO_ENV.run([str(RUNNER), str(job), str(result)], Path(tmp), timeout_s, "xylosim")
         if proc.returncode != 0 or not result.is_file():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
-            raise BackendError(
-                f"the xylosim runner failed (exit code {proc.returncode}):\n    "
-                + "\n    ".join(tail)
-            )
+            raise failure(proc, "the xylosim runner")
         with np.load(result, allow_pickle=False) as z:
             out = {k: z[k] for k in z.files}
     seconds = out.pop("seconds")
